@@ -1,0 +1,42 @@
+"""The protocol every generation backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from reasonloop.core.records import Completion, Request
+
+__all__ = ["Backend", "BackendFactory", "ProgressCallback"]
+
+#: Called by a backend after each finished chunk with the number of
+#: completions and completion tokens it just produced.
+ProgressCallback = Callable[[int, int], None]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Turns a batch of requests into completions.
+
+    ``generate`` receives every request of one role in one call and returns,
+    for each request in order, a list of ``request.sampling.n`` completions.
+    Sampling parameters left as ``None`` in a request take the backend's
+    defaults (the role's settings from the recipe). A request with
+    ``prefill`` continues that text as the start of the assistant's answer;
+    the completion excludes the prefill.
+    """
+
+    def generate(
+        self,
+        requests: Sequence[Request],
+        on_progress: ProgressCallback | None = None,
+    ) -> list[list[Completion]]: ...
+
+    def close(self) -> None:
+        """Release the model (memory, GPU, processes). Safe to call twice."""
+
+
+#: ``factory(model, options)`` builds a backend; ``options`` are the role's
+#: ``backend_options`` from the recipe plus its sampling defaults under
+#: ``"defaults"``.
+BackendFactory = Callable[[str, dict[str, Any]], Backend]
