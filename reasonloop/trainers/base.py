@@ -1,0 +1,50 @@
+"""The protocol every trainer implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["TrainResult", "Trainer", "TrainerFactory", "TrainProgress"]
+
+#: Called as training advances with (steps done, total steps).
+TrainProgress = Callable[[int, int], None]
+
+
+class TrainResult(BaseModel):
+    """What a trainer produced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: A checkpoint the backends can load (``None``: the model did not change).
+    model_path: str | None
+    #: A LoRA adapter directory, when the trainer trained one.
+    adapter_path: str | None = None
+    #: Loss, steps, examples, seconds... whatever the trainer measured.
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """Fine-tunes a model on training examples.
+
+    ``data_path`` is a JSON-lines file in TRL's formats (one object per line
+    with ``prompt``/``completion`` chat lists, or ``messages``), in the order
+    the trainer must keep when the recipe turns shuffling off. The trainer
+    writes its checkpoint under ``output_dir`` and returns where it is.
+    """
+
+    def train(
+        self,
+        data_path: Path,
+        base_model: str,
+        output_dir: Path,
+        on_progress: TrainProgress | None = None,
+    ) -> TrainResult: ...
+
+
+#: ``factory(options)`` builds a trainer from the recipe's ``trainer.options``.
+TrainerFactory = Callable[[dict[str, Any]], Trainer]
