@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["TrainResult", "Trainer", "TrainerFactory", "TrainProgress"]
+__all__ = ["TrainProgress", "TrainResult", "Trainer", "TrainerFactory"]
 
 #: Called as training advances with (steps done, total steps).
 TrainProgress = Callable[[int, int], None]
