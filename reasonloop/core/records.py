@@ -123,6 +123,9 @@ class Request(Record):
     #: The sample this request follows up on, if any.
     parent_sample_id: str | None = None
     round: int = 0
+    #: Whether a completion is an answer to the problem, to be verified
+    #: against its reference (a critique or a generated test is not).
+    answers_problem: bool = True
     #: Free-form plugin data carried to the samples (e.g. the critique text).
     meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -169,6 +172,8 @@ class Sample(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+    #: This sample's share of the wall time of the backend call that made it.
+    seconds: float = 0.0
     extracted: str | None = None
     verdict: Verdict | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,277 @@
+"""The ``reasonloop`` command."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from reasonloop.errors import ExitCode, ReasonloopError, UsageError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="reasonloop",
+    help="Make language models reason better by training them on their own verified work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a recipe key: dotted.key=value (repeatable)."),
+]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Log events without bars.")]
+
+
+def _recipe(path: Path, overrides: list[str] | None) -> Any:
+    from reasonloop.core.recipe import load_recipe
+
+    return load_recipe(path, overrides or [])
+
+
+def _start(recipe: Any, run_dir: Path, progress_bars: bool) -> Any:
+    from reasonloop.core.loop import Loop, build_run_context
+    from reasonloop.core.progress import RunProgress
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress = RunProgress(err, log_path=run_dir / "run.log", enabled=progress_bars)
+    return Loop(build_run_context(recipe, run_dir, progress)), progress
+
+
+def _run_loop(recipe: Any, run_dir: Path, progress_bars: bool) -> None:
+    loop, progress = _start(recipe, run_dir, progress_bars)
+    try:
+        rows = loop.run_all()
+    except KeyboardInterrupt:
+        progress.event(f"interrupted; continue with: reasonloop resume {run_dir}")
+        raise
+    finally:
+        progress.close()
+    _print_summary(rows)
+    out.print(f"report: {run_dir / 'report.md'}")
+
+
+def _print_summary(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="reasonloop run")
+    for col in ("iteration", "held-out accuracy", "samples drawn", "kept", "tokens", "wall time"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}"
+        table.add_row(
+            r["stage"],
+            acc,
+            str(r["drawn"]),
+            str(r["kept"]),
+            str(r["tokens"]),
+            f"{r['seconds']:.0f} s",
+        )
+    out.print(table)
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    set_: SetOption = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where to write (default runs/<name>).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Delete an existing run directory first.")
+    ] = False,
+    no_progress: NoProgress = False,
+) -> None:
+    """Run a recipe: sample, verify, train and evaluate for its iterations."""
+    r = _recipe(recipe, set_)
+    target = run_dir or r.resolved_run_dir()
+    if (target / "state.json").exists():
+        if not overwrite:
+            raise UsageError(
+                f"{target} already holds a run; continue it with 'reasonloop resume {target}' "
+                "or start again with --overwrite"
+            )
+        shutil.rmtree(target)
+    _run_loop(r, target, not no_progress)
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")],
+    no_progress: NoProgress = False,
+) -> None:
+    """Continue an interrupted run without losing or repeating work."""
+    from reasonloop.core.recipe import recipe_from_dict
+
+    path = run_dir / "recipe.yaml"
+    if not path.exists():
+        raise UsageError(f"{run_dir}: not a run directory (no recipe.yaml)")
+    data = yaml.safe_load(path.read_text())
+    data.pop("_plugins", None)
+    _run_loop(recipe_from_dict(data, str(path)), run_dir, not no_progress)
+
+
+@app.command()
+def validate(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    set_: SetOption = None,
+) -> None:
+    """Check a recipe and the names it uses, without running anything."""
+    from reasonloop.core.loop import build_run_context
+    from reasonloop.core.progress import RunProgress
+
+    r = _recipe(recipe, set_)
+    build_run_context(r, r.resolved_run_dir(), RunProgress(err, enabled=False))
+    out.print(f"{recipe}: ok ({r.iterations} iterations, roles: {', '.join(r.roles)})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the recipe's JSON Schema (for editors)."""
+    from reasonloop.core.recipe import Recipe
+
+    print(json.dumps(Recipe.model_json_schema(), indent=2))
+
+
+@app.command("eval")
+def eval_(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model to evaluate (default: the actor's).")
+    ] = None,
+    set_: SetOption = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Where to write.")] = None,
+    no_progress: NoProgress = False,
+) -> None:
+    """Evaluate a model on the recipe's held-out problems, with its plugins on."""
+    from reasonloop.core.records import stable_id
+
+    overrides = list(set_ or [])
+    if model:
+        overrides.append(f"roles.actor.model={json.dumps(model)}")
+    r = _recipe(recipe, overrides)
+    actor = r.roles["actor"].model
+    target = run_dir or r.resolved_run_dir() / "eval" / stable_id(actor, r.model_dump_json())
+    loop, progress = _start(r, target, not no_progress)
+    try:
+        metrics = loop.evaluate_only()
+    finally:
+        progress.close()
+    table = Table(title=f"held-out evaluation of {actor}")
+    table.add_column("group")
+    table.add_column("accuracy", justify="right")
+    table.add_column("problems", justify="right")
+    table.add_row("all", f"{metrics['accuracy']:.1%}", str(metrics["problems"]))
+    for key, groups in metrics["by"].items():
+        for value, g in groups.items():
+            table.add_row(f"{key}={value}", f"{g['accuracy']:.1%}", str(g["problems"]))
+    out.print(table)
+    out.print(f"tokens: {metrics['tokens']}  eval.json: {target / 'base' / 'eval.json'}")
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="JSON lines with id, completion, answer.")],
+    domain: Annotated[str, typer.Option(help="math")] = "math",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write rows here.")] = None,
+) -> None:
+    """Verify completions in a JSON-lines file; print or write one verdict per row."""
+    from reasonloop.verifiers.jsonl import verify_file
+
+    counts = verify_file(file, domain, output, err)
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    err.print(f"{sum(counts.values())} rows ({summary})")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Rewrite a run's report.md and plot, and print its summary."""
+    from reasonloop.core.report import write_report
+    from reasonloop.core.rundir import RunDirectory
+
+    if not (run_dir / "state.json").exists():
+        raise UsageError(f"{run_dir}: not a run directory (no state.json)")
+    rows = write_report(run_dir=RunDirectory(run_dir))
+    _print_summary(rows)
+    out.print(f"report: {run_dir / 'report.md'}")
+
+
+@app.command()
+def plugins() -> None:
+    """List plugins, their versions and the hooks each implements."""
+    from reasonloop.core.plugins import describe_plugins, make_plugin_manager
+
+    table = Table(title="reasonloop plugins")
+    for col in ("name", "version", "kind", "hooks"):
+        table.add_column(col)
+    for p in describe_plugins(make_plugin_manager()):
+        hooks = ", ".join(h.removeprefix("reasonloop_") for h in p["hooks"])
+        table.add_row(p["name"], p["version"], "built-in" if p["builtin"] else "installed", hooks)
+    out.print(table)
+
+
+@app.command()
+def env() -> None:
+    """Print versions of Python, the ML stack and plugins (for bug reports)."""
+    from reasonloop.core.plugins import describe_plugins, make_plugin_manager
+
+    lines = [
+        f"python: {platform.python_version()} ({sys.executable})",
+        f"platform: {platform.platform()}",
+    ]
+    for dist in (
+        "reasonloop",
+        "torch",
+        "transformers",
+        "trl",
+        "peft",
+        "accelerate",
+        "datasets",
+        "vllm",
+        "pluggy",
+        "pydantic",
+        "math-verify",
+    ):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        lines.append(f"{dist}: {version}")
+    for p in describe_plugins(make_plugin_manager()):
+        lines.append(f"plugin {p['name']}: {p['version']}")
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; errors print without a traceback."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="reasonloop")
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE_ERROR
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("[yellow]interrupted[/yellow]")
+        return ExitCode.INTERRUPTED
+    except ReasonloopError as exc:
+        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}")
+        return exc.exit_code
+    return result if isinstance(result, int) else ExitCode.OK
+
+
+def cli_entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""What hooks receive: the run, one iteration's stage, and one sampling round."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from reasonloop.core.records import Message, Problem, Request, Sample, SamplingParams, stable_id
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from reasonloop.core.hooks import Hooks
+    from reasonloop.core.plugins import Registry
+    from reasonloop.core.progress import RunProgress
+    from reasonloop.core.recipe import Recipe
+    from reasonloop.core.rundir import RunDirectory
+
+__all__ = ["IterationContext", "RoundContext", "RunContext"]
+
+Mode = Literal["train", "eval"]
+
+
+@dataclass
+class RunContext:
+    """One run: the recipe, its directory, plugins and registries."""
+
+    recipe: Recipe
+    run_dir: RunDirectory
+    pm: pluggy.PluginManager
+    hooks: Hooks
+    backends: Registry
+    verifiers: Registry
+    trainers: Registry
+    datasets: Registry
+    progress: RunProgress
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("reasonloop"))
+
+    def plugin_settings(self, name: str) -> dict[str, Any] | None:
+        """The recipe's settings for plugin ``name``; ``None`` when not listed."""
+        return self.recipe.plugins.settings.get(name)
+
+    def problem_messages(self, problem: Problem, text: str | None = None) -> list[Message]:
+        """The actor's messages for a problem: system prompt (if set) and user turn.
+
+        ``text`` replaces the formatted problem (plugins add hints this way,
+        starting from :meth:`format_problem`).
+        """
+        messages = []
+        system = self.recipe.roles["actor"].system_prompt
+        if system:
+            messages.append(Message(role="system", content=system))
+        messages.append(Message(role="user", content=text or self.format_problem(problem)))
+        return messages
+
+    def format_problem(self, problem: Problem) -> str:
+        return self.recipe.prompt.template.replace("{prompt}", problem.prompt)
+
+
+@dataclass
+class IterationContext:
+    """One stage of one iteration: which problems, which mode, which models."""
+
+    run: RunContext
+    #: ``None`` for the base model's evaluation, else 0, 1, ...
+    iteration: int | None
+    mode: Mode
+    problems: list[Problem]
+    #: The model each role uses in this stage.
+    models: dict[str, str]
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.run.recipe
+
+
+@dataclass
+class RoundContext:
+    """One sampling round, as plugins see it.
+
+    In evaluation mode :attr:`problems` carry no reference and samples no
+    verdict: a test-time method sees what it would see in deployment.
+    """
+
+    stage: IterationContext
+    round: int
+    problems: list[Problem]
+    #: Every sample of this stage so far, oldest first.
+    samples: list[Sample]
+    #: The samples drawn in the previous round (empty in round 0).
+    new_samples: list[Sample]
+    _by_problem: dict[str, list[Sample]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[Sample]] = defaultdict(list)
+        for s in self.samples:
+            grouped[s.problem_id].append(s)
+        self._by_problem = dict(grouped)
+
+    @property
+    def mode(self) -> Mode:
+        return self.stage.mode
+
+    @property
+    def run(self) -> RunContext:
+        return self.stage.run
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.stage.run.recipe
+
+    def samples_for(self, problem_id: str) -> list[Sample]:
+        return self._by_problem.get(problem_id, [])
+
+    def request(
+        self,
+        problem: Problem,
+        messages: Sequence[Message],
+        *,
+        plugin: str,
+        purpose: str = "sample",
+        how: str = "plain",
+        role: str = "actor",
+        parent: Sample | None = None,
+        key: str = "",
+        prefill: str | None = None,
+        meta: dict[str, Any] | None = None,
+        answers_problem: bool | None = None,
+        **sampling: Any,
+    ) -> Request:
+        """Build a request with a deterministic id and seed.
+
+        ``key`` tells apart requests that share everything else (e.g. the
+        strategy or attempt number). ``sampling`` sets :class:`SamplingParams`
+        fields; unset ones take the role's defaults at the backend.
+        ``answers_problem`` defaults to whether the role is the actor.
+        """
+        stage = self.stage
+        rid = stable_id(
+            stage.mode,
+            stage.iteration,
+            problem.id,
+            self.round,
+            plugin,
+            purpose,
+            parent.id if parent else "",
+            key,
+        )
+        params = SamplingParams(**sampling)
+        if params.seed is None:
+            params.seed = int(stable_id(self.recipe.seed, rid, length=8), 16) % (2**31)
+        return Request(
+            id=rid,
+            problem_id=problem.id,
+            role=role,
+            messages=list(messages),
+            prefill=prefill,
+            sampling=params,
+            plugin=plugin,
+            purpose=purpose,
+            how=how,
+            parent_sample_id=parent.id if parent else None,
+            round=self.round,
+            answers_problem=role == "actor" if answers_problem is None else answers_problem,
+            meta=meta or {},
+        )

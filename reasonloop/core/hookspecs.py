@@ -1,0 +1,202 @@
+"""Every hook a reasonloop plugin can implement.
+
+A plugin is a module or object with functions decorated by
+``reasonloop.hookimpl`` whose names match the specifications below. Built-in
+plugins use exactly the same hooks as third-party ones.
+
+Sampling is a round scheduler. In round 0 and after every round, the core
+calls :func:`reasonloop_round_requests`; every plugin may ask for requests
+addressed to a role (``actor``, ``critic``, ``teacher``...). The core groups
+all requests of a round by role and sends each group to its backend as one
+batched call, verifies the samples, appends them to disk and starts the next
+round, until no plugin asks for more or the round limit is reached.
+
+Plugins must derive their state from the samples they are given (their
+lineage and ``request.meta``), not from memory: that is what makes
+``reasonloop resume`` exact after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from reasonloop.core.context import IterationContext, RoundContext, RunContext
+    from reasonloop.core.records import Problem, Request, Sample, TrainingExample
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+PROJECT = "reasonloop"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# -- Contributing named things --------------------------------------------------
+
+
+@hookspec
+def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register generation backends.
+
+    Called once when the plugin manager starts. Call
+    ``register(name, factory)`` for each backend; ``factory(model, options)``
+    returns an object that follows :class:`reasonloop.backends.base.Backend`.
+    ``options`` holds the role's ``backend_options`` and its sampling
+    defaults under ``"defaults"``. A name registered twice is an error that
+    names both plugins. The return value is ignored.
+    """
+
+
+@hookspec
+def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register verifiers, one per domain or checking method.
+
+    Called once when the plugin manager starts. Call
+    ``register(name, factory)``; ``factory(options)`` returns an object with
+    ``verify(problem, samples) -> list[VerifyResult]`` and ``close()``.
+    The return value is ignored.
+    """
+
+
+@hookspec
+def reasonloop_register_trainers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register trainers.
+
+    Called once when the plugin manager starts. Call
+    ``register(name, factory)``; ``factory(options)`` returns an object that
+    follows :class:`reasonloop.trainers.base.Trainer`. The return value is
+    ignored.
+    """
+
+
+@hookspec
+def reasonloop_register_datasets(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register data sources a recipe can name under ``data``.
+
+    Called once when the plugin manager starts. Call
+    ``register(name, loader)``; ``loader(spec)`` takes a
+    :class:`reasonloop.datasets.spec.DatasetSpec` and returns a list of
+    :class:`~reasonloop.core.records.Problem`. The return value is ignored.
+    """
+
+
+# -- The run --------------------------------------------------------------------
+
+
+@hookspec
+def reasonloop_run_start(run: RunContext) -> None:
+    """Prepare for a run (or a resumed run).
+
+    Called once after the recipe is loaded and the run directory exists,
+    before any stage. ``run`` gives the recipe, the run directory, this
+    plugin's settings (``run.plugin_settings(name)``) and the plugin
+    manager; a plugin that keeps state for the run registers an instance
+    here (``run.pm.register(obj)``). The return value is ignored.
+    """
+
+
+@hookspec
+def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
+    """Ask for the requests of the next sampling round.
+
+    Called at the start of every round, round 0 included, in training
+    (``ctx.mode == "train"``) and evaluation (``"eval"``). ``ctx`` gives the
+    round number, the problems, every sample drawn so far in this stage
+    (``ctx.samples_for(problem_id)``), the samples of the previous round
+    (``ctx.new_samples``), a request builder (``ctx.request(...)``) and the
+    recipe. In evaluation mode problems carry no reference and samples no
+    verdict, so a test-time method sees only what it would in deployment.
+
+    Return the requests to send (each addressed to a role), or ``None`` /
+    an empty list for none. Request ids must be deterministic (use
+    ``ctx.request``). Sampling stops when no plugin returns a request.
+    """
+
+
+@hookspec
+def reasonloop_training_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> list[TrainingExample] | None:
+    """Turn a problem's verified samples into training examples.
+
+    Called once per training problem after sampling. ``samples`` are all of
+    the problem's samples of this iteration, with verdicts. Each plugin
+    converts the samples it produced (by ``sample.request.plugin``) and
+    removes what the model must not learn to rely on (hints, critiques).
+    Return a list of examples, or ``None`` for none. All results are
+    concatenated.
+    """
+
+
+@hookspec(firstresult=True)
+def reasonloop_select_examples(
+    examples: list[TrainingExample], ctx: IterationContext
+) -> list[TrainingExample] | None:
+    """Choose which candidate training examples the trainer sees.
+
+    Called once per iteration after :func:`reasonloop_training_examples`.
+    Return the selected examples, or ``None`` to leave selection to the next
+    plugin. Only the first non-``None`` result counts (``firstresult``); the
+    built-in selection (deduplicate, cap per problem) runs last.
+    """
+
+
+@hookspec(firstresult=True)
+def reasonloop_order_examples(
+    examples: list[TrainingExample], ctx: IterationContext
+) -> list[TrainingExample] | None:
+    """Order the selected examples for training (e.g. a curriculum).
+
+    Called once per iteration just before training. Return the examples in
+    the order the trainer must see them, or ``None`` to keep the order. Only
+    the first non-``None`` result counts. A plugin that orders should tell
+    the recipe's trainer not to shuffle.
+    """
+
+
+@hookspec(firstresult=True)
+def reasonloop_final_answer(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> Sample | None:
+    """Pick the sample that stands as the model's answer in evaluation.
+
+    Called once per evaluation problem after all rounds, with the problem
+    (no reference) and its samples (no verdicts). Return the chosen sample,
+    or ``None`` to let the next plugin choose. Only the first non-``None``
+    result counts; the built-in choice is the last actor sample of the
+    deepest round.
+    """
+
+
+@hookspec
+def reasonloop_eval_metrics(
+    problems: list[Problem], samples: list[Sample], ctx: IterationContext
+) -> dict[str, Any] | None:
+    """Add metrics to an evaluation.
+
+    Called once per evaluation after the final answers are scored, with the
+    problems (references included: the plugin only reports now) and every
+    sample with its verdict. Return a dict of extra metrics to merge into
+    ``eval.json`` under the plugin's name, or ``None``.
+    """
+
+
+@hookspec
+def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> None:
+    """Observe a finished iteration.
+
+    Called after an iteration's evaluation is written, with its summary row
+    (accuracy, samples drawn and kept, tokens, wall time). The return value
+    is ignored.
+    """
+
+
+@hookspec
+def reasonloop_report_sections(run: RunContext) -> list[str] | None:
+    """Add sections to ``report.md``.
+
+    Called when the report is written. Return Markdown sections (each
+    starting with a ``##`` heading), or ``None``.
+    """

@@ -1,0 +1,320 @@
+"""The loop: sample -> verify -> select -> train -> evaluate, for N iterations.
+
+Each stage writes its artifact atomically and is then recorded in
+``state.json``; a resumed run skips recorded stages, and the sampling stages
+skip requests whose samples are already on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import yaml
+
+from reasonloop.core.accounting import compute_ledger, total_tokens
+from reasonloop.core.context import IterationContext, RunContext
+from reasonloop.core.evaluation import evaluate_stage
+from reasonloop.core.hooks import Hooks
+from reasonloop.core.plugins import Registry, describe_plugins, make_plugin_manager
+from reasonloop.core.progress import RunProgress
+from reasonloop.core.recipe import Recipe
+from reasonloop.core.records import Problem, Sample, TrainingExample
+from reasonloop.core.report import write_report
+from reasonloop.core.rundir import (
+    JsonlLog,
+    RunDirectory,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+    write_records,
+)
+from reasonloop.core.scheduler import BackendPool, RoundScheduler
+from reasonloop.datasets.spec import DatasetSpec
+from reasonloop.errors import UsageError
+
+__all__ = ["Loop", "build_run_context"]
+
+
+def build_run_context(
+    recipe: Recipe,
+    run_dir: Path,
+    progress: RunProgress,
+    pm: pluggy.PluginManager | None = None,
+) -> RunContext:
+    """Load plugins and registries for a recipe, checking every name it uses."""
+    pm = pm or make_plugin_manager(disable=recipe.plugins.disable)
+    run = RunContext(
+        recipe=recipe,
+        run_dir=RunDirectory(run_dir),
+        pm=pm,
+        hooks=Hooks(pm),
+        backends=Registry.collect(pm, "reasonloop_register_backends", "backend"),
+        verifiers=Registry.collect(pm, "reasonloop_register_verifiers", "verifier"),
+        trainers=Registry.collect(pm, "reasonloop_register_trainers", "trainer"),
+        datasets=Registry.collect(pm, "reasonloop_register_datasets", "dataset"),
+        progress=progress,
+    )
+    for role, cfg in recipe.roles.items():
+        _known(run.backends, cfg.backend, f"roles.{role}.backend")
+    _known(run.verifiers, recipe.verifier.name, "verifier.name")
+    _known(run.trainers, recipe.trainer.name, "trainer.name")
+    for split in ("train", "eval"):
+        for i, spec in enumerate(getattr(recipe.data, split)):
+            _known(run.datasets, spec.name, f"data.{split}.{i}.name")
+    return run
+
+
+def _known(registry: Registry, name: str, key: str) -> None:
+    if name not in registry.entries:
+        raise UsageError(
+            f"{key}: unknown {registry.kind} {name!r} (known: "
+            f"{', '.join(registry.names()) or 'none'})"
+        )
+
+
+class Loop:
+    """Runs (or resumes) a recipe in its run directory."""
+
+    def __init__(self, run: RunContext):
+        self.run = run
+        self.recipe = run.recipe
+        self.dir = run.run_dir
+        self.state = self.dir.load_state()
+        self.backends = BackendPool(run)
+        self._verifier: Any = None
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _done(self, stage: str) -> bool:
+        return stage in self.state["completed"]
+
+    def _complete(self, stage: str, seconds: float, **extra: Any) -> None:
+        self.state["completed"].append(stage)
+        self.state.setdefault("seconds", {})[stage] = round(
+            self.state.get("seconds", {}).get(stage, 0.0) + seconds, 3
+        )
+        self.state.update(extra)
+        self.dir.save_state(self.state)
+
+    @property
+    def verifier(self) -> Any:
+        if self._verifier is None:
+            factory = self.run.verifiers.get(self.recipe.verifier.name)
+            self._verifier = factory(dict(self.recipe.verifier.options))
+        return self._verifier
+
+    # -- problems --------------------------------------------------------------
+
+    def _problems(self, split: str) -> list[Problem]:
+        path = self.dir.root / "problems" / f"{split}.jsonl"
+        if path.exists():
+            return read_jsonl(path, Problem)
+        problems: list[Problem] = []
+        for spec in getattr(self.recipe.data, split):
+            problems.extend(self._load(spec))
+        ids = [p.id for p in problems]
+        if len(set(ids)) != len(ids):
+            raise UsageError(f"data.{split}: problem ids are not unique across sources")
+        write_records(path, problems)
+        return problems
+
+    def _load(self, spec: DatasetSpec) -> list[Problem]:
+        loader = self.run.datasets.get(spec.name)
+        problems = loader(spec)
+        self.run.progress.event(f"loaded {len(problems)} problems from {spec.name}")
+        return problems
+
+    def _iteration_problems(self, pool: list[Problem], iteration: int) -> list[Problem]:
+        k = self.recipe.data.problems_per_iteration
+        if k is None or not pool:
+            return pool
+        start = (iteration * k) % len(pool)
+        chosen = (pool[start:] + pool[:start])[:k]
+        if (iteration + 1) * k > len(pool):
+            self.run.progress.event(
+                f"training pool has {len(pool)} problems; iteration {iteration} reuses some"
+            )
+        return chosen
+
+    # -- models ----------------------------------------------------------------
+
+    def _models(self, iteration: int | None) -> dict[str, str]:
+        """The model of each role in ``iteration`` before it trains (None: base)."""
+        models = {role: cfg.model for role, cfg in self.recipe.roles.items()}
+        trained = self.state.get("models", {})
+        previous = [int(k) for k in trained if iteration is not None and int(k) < iteration]
+        if previous:
+            models["actor"] = trained[str(max(previous))]
+        return models
+
+    def _models_after(self, iteration: int) -> dict[str, str]:
+        return self._models(iteration + 1)
+
+    # -- the run ---------------------------------------------------------------
+
+    def run_all(self) -> list[dict[str, Any]]:
+        """Run every remaining stage and write the report; return the summary rows."""
+        self.run.hooks.run_start(self.run)
+        self._write_resolved_recipe()
+        train_pool = self._problems("train")
+        eval_set = self._problems("eval")
+        try:
+            if self.recipe.eval.baseline and eval_set:
+                self._evaluate(None, eval_set, self._models(None))
+            for it in range(self.recipe.iterations):
+                self._iteration(it, train_pool, eval_set)
+        finally:
+            self.backends.close_all()
+            if self._verifier is not None:
+                self._verifier.close()
+        return write_report(self.run)
+
+    def evaluate_only(self) -> dict[str, Any]:
+        """Evaluate the recipe's actor model on the held-out set; return eval.json."""
+        self.run.hooks.run_start(self.run)
+        self._write_resolved_recipe()
+        eval_set = self._problems("eval")
+        if not eval_set:
+            raise UsageError("data.eval: the recipe has no evaluation problems")
+        try:
+            self._evaluate(None, eval_set, self._models(None))
+        finally:
+            self.backends.close_all()
+            if self._verifier is not None:
+                self._verifier.close()
+        return json.loads((self.dir.stage_dir(None) / "eval.json").read_text())
+
+    def _write_resolved_recipe(self) -> None:
+        if self.dir.recipe_path.exists():
+            return
+        data = self.recipe.model_dump(mode="json")
+        data["_plugins"] = {p["name"]: p["version"] for p in describe_plugins(self.run.pm)}
+        atomic_write_text(self.dir.recipe_path, yaml.safe_dump(data, sort_keys=False))
+
+    def _iteration(self, it: int, pool: list[Problem], eval_set: list[Problem]) -> None:
+        d = self.dir.stage_dir(it)
+        problems = self._iteration_problems(pool, it)
+        models = self._models(it)
+        stage = IterationContext(self.run, it, "train", problems, models)
+        name = f"iter-{it:03d}"
+        if not self._done(f"{name}/sample"):
+            began = time.monotonic()
+            self.run.progress.event(f"iteration {it}: sampling {len(problems)} problems")
+            self._sample(stage, JsonlLog(d / "samples.jsonl", Sample))
+            self._complete(f"{name}/sample", time.monotonic() - began)
+        if not self._done(f"{name}/select"):
+            began = time.monotonic()
+            samples = list(JsonlLog(d / "samples.jsonl", Sample))
+            kept = self._select(stage, samples)
+            self._complete(f"{name}/select", time.monotonic() - began)
+            self.run.progress.event(
+                f"iteration {it}: kept {len(kept)} training examples from {len(samples)} samples"
+            )
+        if not self._done(f"{name}/train"):
+            began = time.monotonic()
+            self.backends.close_all()  # free the generation models before training
+            result = self._train(it, models["actor"])
+            trained = dict(self.state.get("models", {}))
+            if result.model_path:
+                trained[str(it)] = result.model_path
+            self.state.setdefault("train_metrics", {})[str(it)] = result.metrics
+            self._complete(f"{name}/train", time.monotonic() - began, models=trained)
+        if eval_set and not self._done(f"{name}/eval"):
+            self._evaluate(it, eval_set, self._models_after(it))
+        summary = self._summary(it)
+        self.run.hooks.iteration_end(stage, summary)
+
+    def _sample(self, stage: IterationContext, log: JsonlLog[Sample]) -> list[Sample]:
+        scheduler = RoundScheduler(stage, self.backends, self.verifier)
+        with self.run.progress.task(
+            f"sample iter {stage.iteration}", total=0, unit="samples"
+        ) as task:
+            return scheduler.run_rounds(log, self.recipe.sampling.max_rounds, task)
+
+    def _select(self, stage: IterationContext, samples: list[Sample]) -> list[TrainingExample]:
+        by_problem: dict[str, list[Sample]] = {}
+        for s in samples:
+            by_problem.setdefault(s.problem_id, []).append(s)
+        candidates: list[TrainingExample] = []
+        for problem in stage.problems:
+            candidates.extend(
+                self.run.hooks.training_examples(problem, by_problem.get(problem.id, []), stage)
+            )
+        selected = self.run.hooks.select_examples(candidates, stage)
+        ordered = self.run.hooks.order_examples(selected, stage)
+        d = self.dir.stage_dir(stage.iteration)
+        write_records(d / "candidates.jsonl", candidates)
+        write_records(d / "selected.jsonl", ordered)
+        train_rows = ordered
+        if self.recipe.trainer.restart_from_base:
+            train_rows = []
+            for it in range(stage.iteration or 0):
+                train_rows.extend(
+                    read_jsonl(self.dir.stage_dir(it) / "selected.jsonl", TrainingExample)
+                )
+            train_rows.extend(ordered)
+        write_records(d / "train.jsonl", (ex.to_trl() for ex in train_rows))
+        return ordered
+
+    def _train(self, it: int, current_model: str) -> Any:
+        from reasonloop.trainers.base import TrainResult
+
+        d = self.dir.stage_dir(it)
+        factory = self.run.trainers.get(self.recipe.trainer.name)
+        trainer = factory(dict(self.recipe.trainer.options))
+        base = self.recipe.roles["actor"].model
+        start_from = base if self.recipe.trainer.restart_from_base else current_model
+        n = sum(1 for _ in (d / "train.jsonl").open()) if (d / "train.jsonl").exists() else 0
+        self.run.progress.event(
+            f"iteration {it}: training {self.recipe.trainer.name} on {n} examples from {start_from}"
+        )
+        if n == 0:
+            self.run.progress.event(f"iteration {it}: no training examples; model unchanged")
+            return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
+        with self.run.progress.task(f"train iter {it}", total=0, unit="steps") as task:
+
+            def on_progress(step: int, total: int) -> None:
+                if total != task.total:
+                    task.set_total(total)
+                task.advance(step - task.done)
+
+            return trainer.train(d / "train.jsonl", start_from, d, on_progress)
+
+    def _evaluate(
+        self, iteration: int | None, problems: list[Problem], models: dict[str, str]
+    ) -> None:
+        label = "base" if iteration is None else f"iter-{iteration:03d}"
+        key = f"{label}/eval"
+        if self._done(key):
+            return
+        began = time.monotonic()
+        stage = IterationContext(self.run, iteration, "eval", problems, models)
+        self.run.progress.event(f"{label}: evaluating {models['actor']} on {len(problems)}")
+        d = self.dir.stage_dir(iteration)
+        scheduler = RoundScheduler(stage, self.backends, self.verifier)
+        with self.run.progress.task(f"eval {label}", total=0, unit="samples") as task:
+            samples = scheduler.run_rounds(
+                JsonlLog(d / "eval_samples.jsonl", Sample), self.recipe.eval.max_rounds, task
+            )
+        metrics = evaluate_stage(stage, samples)
+        atomic_write_json(d / "eval.json", metrics)
+        self.run.progress.event(f"{label}: accuracy {metrics['accuracy']:.1%}")
+        self._complete(key, time.monotonic() - began)
+
+    def _summary(self, it: int) -> dict[str, Any]:
+        d = self.dir.stage_dir(it)
+        samples = list(JsonlLog(d / "samples.jsonl", Sample))
+        ledger = compute_ledger(samples)
+        kept = (
+            sum(1 for _ in (d / "selected.jsonl").open()) if (d / "selected.jsonl").exists() else 0
+        )
+        return {
+            "iteration": it,
+            "samples": len(samples),
+            "kept": kept,
+            "tokens": total_tokens(ledger),
+        }

@@ -1,0 +1,237 @@
+"""The recipe: a YAML file that says what a run does.
+
+Every section is a pydantic model with ``extra="forbid"``, so a misspelt key
+is an error that names it. :func:`load_recipe` turns every failure (missing
+file, YAML syntax, validation) into one :class:`RecipeError` naming the file,
+the dotted key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reasonloop.core.records import Domain, SamplingParams
+from reasonloop.datasets.spec import DatasetSpec
+from reasonloop.errors import RecipeError
+
+__all__ = [
+    "RECIPE_VERSION",
+    "DataConfig",
+    "EvalConfig",
+    "Recipe",
+    "RoleConfig",
+    "SamplingConfig",
+    "SelectionConfig",
+    "TrainerConfig",
+    "VerifierConfig",
+    "apply_overrides",
+    "load_recipe",
+    "recipe_from_dict",
+]
+
+RECIPE_VERSION = 1
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleConfig(Section):
+    """Who answers a role's requests: a backend, a model and its defaults."""
+
+    backend: str = "transformers"
+    model: str
+    #: Passed to the backend factory as is (dtype, batch size, server URLs...).
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    #: Defaults for requests that leave a sampling parameter unset.
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.5, top_p=0.95, max_tokens=256)
+    )
+    #: A system message put before every request's messages; ``None`` keeps
+    #: the model's chat-template default.
+    system_prompt: str | None = None
+
+
+class PromptConfig(Section):
+    """How a problem becomes the actor's user message."""
+
+    #: ``{prompt}`` is replaced by the problem text.
+    template: str = "{prompt}"
+
+
+class DataConfig(Section):
+    """Where training and evaluation problems come from."""
+
+    train: list[DatasetSpec] = Field(default_factory=list)
+    eval: list[DatasetSpec] = Field(default_factory=list)
+    #: Fresh training problems drawn (without replacement) per iteration;
+    #: ``None`` uses the whole training pool every iteration.
+    problems_per_iteration: int | None = Field(default=None, ge=1)
+
+
+class SamplingConfig(Section):
+    """The training-time sampling stage."""
+
+    #: Plain samples per training problem in round 0.
+    n: int = Field(default=4, ge=1)
+    #: The most rounds (round 0 included) plugins may ask for.
+    max_rounds: int = Field(default=8, ge=1)
+    #: Requests sent to a backend per chunk; samples are saved after each.
+    chunk_size: int = Field(default=256, ge=1)
+
+
+class VerifierConfig(Section):
+    name: str = "math"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SelectionConfig(Section):
+    """Which verified samples become training examples."""
+
+    #: Keep at most this many examples per problem (``None``: no cap).
+    max_per_problem: int | None = Field(default=2, ge=1)
+    #: Drop examples whose completion repeats one already kept.
+    dedupe: bool = True
+    #: Cut a kept math sample after the sentence where the correct answer
+    #: first appears and append ``Answer: N``, so the model learns to stop.
+    clean: bool = True
+
+
+class TrainerConfig(Section):
+    name: str = "trl-sft"
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: Each iteration trains from the base model on the union of all
+    #: iterations' examples instead of continuing from the last model.
+    restart_from_base: bool = False
+
+
+class EvalConfig(Section):
+    """Held-out evaluation after every iteration."""
+
+    #: Evaluate the base model before the first iteration.
+    baseline: bool = True
+    #: Samples per problem; ``temperature: 0`` with ``n: 1`` is greedy.
+    n: int = Field(default=1, ge=1)
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    max_rounds: int = Field(default=8, ge=1)
+
+
+class PluginsConfig(Section):
+    """Which plugins run, and their settings."""
+
+    #: Plugin names not to load at all (like ``pytest -p no:NAME``).
+    disable: list[str] = Field(default_factory=list)
+    #: Settings per plugin name; a method plugin (critic, guidance...) is
+    #: active only when it has an entry here.
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Recipe(Section):
+    """A whole run."""
+
+    version: Literal[1]
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    domain: Domain = "math"
+    seed: int = 0
+    iterations: int = Field(default=1, ge=0)
+    #: Where the run writes; default ``runs/<name>``.
+    run_dir: str | None = None
+    roles: dict[str, RoleConfig]
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    data: DataConfig
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    @model_validator(mode="after")
+    def _needs_actor(self) -> Recipe:
+        if "actor" not in self.roles:
+            raise ValueError("roles must define an 'actor'")
+        return self
+
+    def resolved_run_dir(self, base: Path | None = None) -> Path:
+        path = Path(self.run_dir) if self.run_dir else Path("runs") / self.name
+        return path if path.is_absolute() or base is None else base / path
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides; values are parsed as YAML."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"{source}: --set {item!r}: expected dotted.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{source}: --set {key}: value is not valid YAML: {exc}") from None
+        node = data
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise RecipeError(f"{source}: --set {key}: {where} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
+    """Validate a recipe mapping, raising one clear :class:`RecipeError`."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    if "version" not in data:
+        raise RecipeError(f"{source}: version: missing (add 'version: {RECIPE_VERSION}')")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_describe(exc, source)) from None
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe file, with ``--set`` overrides applied."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RecipeError(f"{source}: no such recipe file") from None
+    except OSError as exc:
+        raise RecipeError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RecipeError(f"{source}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and overrides:
+        data = apply_overrides(data, overrides, source)
+    return recipe_from_dict(data, source)
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "missing (required)"
+        elif "input" in err and err["type"] not in ("value_error",):
+            msg = f"{msg} (got {err['input']!r})"
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)

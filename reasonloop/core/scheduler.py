@@ -1,0 +1,177 @@
+"""The sampling stage: rounds of plugin requests, batched per role.
+
+Round after round, every plugin says which requests it wants
+(``reasonloop_round_requests``). The scheduler groups a round's requests by
+role and sends each group to that role's backend in chunks, verifies each
+chunk's samples and appends them to the stage's ``samples.jsonl`` before the
+next chunk starts. A request whose samples are already on disk (a resumed
+run) is not sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from reasonloop.core.context import IterationContext, RoundContext
+from reasonloop.core.progress import StageTask
+from reasonloop.core.records import Request, Sample, Verdict, stable_id
+from reasonloop.core.rundir import JsonlLog
+from reasonloop.errors import PluginError, UsageError
+
+__all__ = ["BackendPool", "RoundScheduler"]
+
+
+class BackendPool:
+    """One backend per (backend, model, options); roles on the same model share it."""
+
+    def __init__(self, run: Any):
+        self.run = run
+        self._live: dict[str, Any] = {}
+
+    def _key(self, role: str, model: str) -> str:
+        cfg = self.run.recipe.roles[role]
+        return json.dumps([cfg.backend, model, cfg.backend_options], sort_keys=True, default=str)
+
+    def get(self, role: str, model: str) -> Any:
+        key = self._key(role, model)
+        if key not in self._live:
+            cfg = self.run.recipe.roles[role]
+            factory = self.run.backends.get(cfg.backend)
+            options = {**cfg.backend_options, "defaults": cfg.sampling}
+            self.run.progress.event(f"loading {cfg.backend} backend for {role}: {model}")
+            self._live[key] = factory(model, options)
+        return self._live[key]
+
+    def close_all(self) -> None:
+        for backend in self._live.values():
+            backend.close()
+        self._live.clear()
+
+
+class RoundScheduler:
+    """Runs the sampling rounds of one stage and returns every sample."""
+
+    def __init__(self, stage: IterationContext, backends: BackendPool, verifier: Any):
+        self.stage = stage
+        self.run = stage.run
+        self.backends = backends
+        self.verifier = verifier
+        self.problems = {p.id: p for p in stage.problems}
+        self.chunk_size = self.run.recipe.sampling.chunk_size
+
+    def run_rounds(self, log: JsonlLog[Sample], max_rounds: int, task: StageTask) -> list[Sample]:
+        log.repair()
+        on_disk = self._complete_requests(log)
+        samples: list[Sample] = []
+        new: list[Sample] = []
+        eval_mode = self.stage.mode == "eval"
+        views = [p.without_reference() if eval_mode else p for p in self.stage.problems]
+        for round_no in range(max_rounds):
+            ctx = RoundContext(
+                stage=self.stage,
+                round=round_no,
+                problems=views,
+                samples=[s.redacted() for s in samples] if eval_mode else samples,
+                new_samples=[s.redacted() for s in new] if eval_mode else new,
+            )
+            requests = self._check(self.run.hooks.round_requests(ctx))
+            if not requests:
+                break
+            todo = [r for r in requests if r.id not in on_disk]
+            reused = [s for r in requests if r.id in on_disk for s in on_disk[r.id]]
+            task.set_total(task.total + sum(r.sampling.n for r in requests))
+            task.advance(len(reused), tokens=sum(s.completion_tokens for s in reused))
+            fresh = self._generate(todo, log, task)
+            by_request = defaultdict(list)
+            for s in reused + fresh:
+                by_request[s.request.id].append(s)
+            new = [s for r in requests for s in sorted(by_request[r.id], key=lambda s: s.index)]
+            samples.extend(new)
+        return samples
+
+    def _complete_requests(self, log: JsonlLog[Sample]) -> dict[str, list[Sample]]:
+        """Samples on disk by request id, keeping only requests with all ``n``."""
+        grouped: dict[str, list[Sample]] = defaultdict(list)
+        for s in log:
+            grouped[s.request.id].append(s)
+        complete = {
+            rid: group
+            for rid, group in grouped.items()
+            if len(group) >= group[0].request.sampling.n
+        }
+        if len(complete) != len(grouped):
+            log.rewrite(s for group in complete.values() for s in group)
+        return complete
+
+    def _check(self, requests: list[Request]) -> list[Request]:
+        seen: set[str] = set()
+        for r in requests:
+            if r.role not in self.run.recipe.roles:
+                raise UsageError(
+                    f"plugin {r.plugin!r} asked role {r.role!r}, which the recipe does not "
+                    f"define (roles: {', '.join(self.run.recipe.roles)})"
+                )
+            if r.problem_id not in self.problems:
+                raise PluginError(f"plugin {r.plugin!r} asked about unknown problem {r.problem_id}")
+            if r.id in seen:
+                raise PluginError(f"plugin {r.plugin!r} made two requests with id {r.id}")
+            seen.add(r.id)
+        return requests
+
+    def _generate(
+        self, requests: list[Request], log: JsonlLog[Sample], task: StageTask
+    ) -> list[Sample]:
+        by_role: dict[str, list[Request]] = defaultdict(list)
+        for r in requests:
+            by_role[r.role].append(r)
+        out: list[Sample] = []
+        for role, group in by_role.items():
+            backend = self.backends.get(role, self.stage.models[role])
+            for start in range(0, len(group), self.chunk_size):
+                chunk = group[start : start + self.chunk_size]
+                out.extend(self._generate_chunk(backend, chunk, log, task))
+        return out
+
+    def _generate_chunk(
+        self, backend: Any, chunk: Sequence[Request], log: JsonlLog[Sample], task: StageTask
+    ) -> list[Sample]:
+        began = time.monotonic()
+        results = backend.generate(chunk, on_progress=lambda n, tok: task.advance(n, tok))
+        elapsed = time.monotonic() - began
+        if len(results) != len(chunk):
+            raise PluginError(f"backend returned {len(results)} results for {len(chunk)} requests")
+        weight = sum(c.completion_tokens + 1 for cs in results for c in cs) or 1
+        samples = [
+            Sample(
+                id=stable_id(r.id, i),
+                problem_id=r.problem_id,
+                request=r,
+                index=i,
+                completion=c.text,
+                prompt_tokens=c.prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                finish_reason=c.finish_reason,
+                seconds=elapsed * (c.completion_tokens + 1) / weight,
+                iteration=self.stage.iteration if self.stage.iteration is not None else -1,
+                mode=self.stage.mode,
+            )
+            for r, completions in zip(chunk, results, strict=True)
+            for i, c in enumerate(completions)
+        ]
+        self._verify(samples)
+        log.append(samples)
+        return samples
+
+    def _verify(self, samples: list[Sample]) -> None:
+        judged = [s for s in samples if s.request.answers_problem]
+        if not judged:
+            return
+        results = self.verifier.verify([(self.problems[s.problem_id], s.text) for s in judged])
+        for s, res in zip(judged, results, strict=True):
+            s.verdict = Verdict(res.verdict)
+            s.extracted = res.extracted
+            s.evidence = res.evidence

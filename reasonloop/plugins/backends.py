@@ -1,0 +1,22 @@
+"""Built-in generation backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reasonloop import hookimpl
+
+
+def transformers_backend(model: str, options: dict[str, Any]) -> Any:
+    """Hugging Face transformers ``generate`` on the CPU (the default)."""
+    from reasonloop.backends.transformers_backend import TransformersBackend
+
+    options = dict(options)
+    defaults = options.pop("defaults", None)
+    return TransformersBackend(model, defaults=defaults, **options)
+
+
+@hookimpl
+def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("transformers", transformers_backend)

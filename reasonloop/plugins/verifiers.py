@@ -1,0 +1,42 @@
+"""Built-in verifiers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reasonloop import hookimpl
+from reasonloop.core.records import Problem, Verdict
+from reasonloop.verifiers.base import VerifyResult
+
+
+class MathAnswerVerifier:
+    """Compares each answer's extracted final answer with the reference answer."""
+
+    def __init__(self, options: dict[str, Any]):
+        from reasonloop.verifiers.math import MathVerifier
+
+        self._math = MathVerifier(**options)
+
+    def verify(self, items: Sequence[tuple[Problem, str]]) -> list[VerifyResult]:
+        results = []
+        for problem, text in items:
+            gold = problem.reference.answer if problem.reference else None
+            if gold is None:
+                results.append(
+                    VerifyResult(verdict=Verdict.ERROR, evidence={"error": "no reference answer"})
+                )
+                continue
+            r = self._math.verify(text, gold)
+            results.append(
+                VerifyResult(verdict=r.verdict, extracted=r.extracted, evidence=dict(r.evidence))
+            )
+        return results
+
+    def close(self) -> None:
+        self._math.close()
+
+
+@hookimpl
+def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("math", MathAnswerVerifier)

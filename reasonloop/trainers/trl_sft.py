@@ -1,0 +1,363 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer``: full or LoRA, on CPU or GPU.
+
+The trainer tokenizes the data file itself so that every row form gets the
+same loss mask: for prompt/completion rows only the completion is trained
+(exactly what TRL does by default); for ``messages`` rows every assistant
+turn is trained, or only the message indices listed in an optional
+``train_turns`` column. SmolLM2's chat template has no ``{% generation %}``
+markers, so TRL's ``assistant_only_loss`` cannot be used with it; rendering
+the conversation turn by turn works with any prefix-preserving template.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reasonloop.backends.hf_models import load_causal_lm, load_tokenizer, save_checkpoint
+from reasonloop.errors import UsageError
+from reasonloop.trainers.base import TrainProgress, TrainResult
+
+__all__ = ["TrlSftOptions", "TrlSftTrainer", "tokenize_row"]
+
+logger = logging.getLogger(__name__)
+
+_INSTALL_HINT = "pip install torch==2.13.0 'reasonloop[cpu]'"
+
+#: Learning rates that worked for SmolLM2-135M on CPU (see the measurements).
+_DEFAULT_LEARNING_RATE = {"full": 3e-5, "lora": 3e-4}
+
+
+class TrlSftOptions(BaseModel):
+    """The recipe's ``trainer.options`` for ``trl-sft``; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["full", "lora"] = "full"
+    #: ``None``: 3e-5 for a full fine-tune, 3e-4 for LoRA.
+    learning_rate: float | None = Field(default=None, gt=0)
+    epochs: float = Field(default=2, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    lr_scheduler: Literal[
+        "linear",
+        "cosine",
+        "cosine_with_restarts",
+        "cosine_with_min_lr",
+        "polynomial",
+        "constant",
+        "constant_with_warmup",
+        "inverse_sqrt",
+        "warmup_stable_decay",
+    ] = "cosine"
+    warmup_steps: int = Field(default=0, ge=0)
+    #: Longer sequences are cut from the end; rows left with nothing to learn are dropped.
+    max_length: int = Field(default=512, ge=2)
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    #: ``"all-linear"``: every attention and MLP projection (not the output head).
+    lora_target_modules: str | list[str] = "all-linear"
+    #: ``False`` keeps the data file's order (curricula rely on it).
+    shuffle: bool = True
+    seed: int = 42
+    #: ``bfloat16`` autocasts the forward and backward passes; weights and
+    #: optimizer state stay float32, since bf16 weights would round away most
+    #: updates at these learning rates. ``auto`` picks bfloat16 on CPUs with
+    #: native bf16 (avx512_bf16 or AMX) and on bf16-capable GPUs.
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(default=10, ge=1)
+    #: Passed to ``trl.SFTConfig`` last, so it overrides everything above.
+    extra_args: dict[str, Any] = Field(default_factory=dict)
+
+    def resolved_learning_rate(self) -> float:
+        return self.learning_rate or _DEFAULT_LEARNING_RATE[self.method]
+
+
+class TrlSftTrainer:
+    """Fine-tunes a causal LM on a TRL-format JSON-lines file and saves it.
+
+    ``output_dir/model`` receives a full safetensors checkpoint with its
+    tokenizer (for LoRA, the merged model; the adapter goes to
+    ``output_dir/adapter``), loadable with ``load_causal_lm``.
+    """
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = TrlSftOptions.model_validate(options or {})
+
+    def train(
+        self,
+        data_path: Path,
+        base_model: str,
+        output_dir: Path,
+        on_progress: TrainProgress | None = None,
+    ) -> TrainResult:
+        opts = self.options
+        rows = _read_rows(Path(data_path))
+        if not rows:
+            return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
+        torch, transformers, trl = _import_training_stack(opts.method)
+        transformers.set_seed(opts.seed)  # before the LoRA weights are initialised
+
+        tokenizer = load_tokenizer(base_model)
+        examples = [ex for row in rows if (ex := tokenize_row(row, tokenizer, opts.max_length))]
+        if not examples:
+            return TrainResult(
+                model_path=None,
+                metrics={"skipped": f"no trainable tokens within max_length={opts.max_length}"},
+            )
+        from datasets import Dataset
+
+        dataset = Dataset.from_list(
+            [{"input_ids": ex["input_ids"], "labels": ex["labels"]} for ex in examples]
+        )
+        bf16 = _use_bf16(opts.dtype, torch)
+        model = load_causal_lm(base_model, dtype="float32")
+        trainer = trl.SFTTrainer(
+            model=model,
+            args=_sft_config(opts, output_dir, bf16, torch, trl),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=_lora_config(opts) if opts.method == "lora" else None,
+            callbacks=_callbacks(on_progress, transformers),
+        )
+        # The default printer writes raw dicts to stdout; our callback logs them instead.
+        trainer.remove_callback(transformers.PrinterCallback)
+
+        start = time.perf_counter()
+        output = trainer.train()
+        seconds = time.perf_counter() - start
+        result = _save(trainer.model, tokenizer, Path(output_dir), opts.method)
+        result.metrics.update(
+            train_loss=round(float(output.training_loss), 6),
+            steps=int(output.global_step),
+            examples=len(examples),
+            epochs=opts.epochs,
+            tokens=int(sum(len(ex["input_ids"]) for ex in examples) * opts.epochs),
+            loss_tokens=int(sum(ex["loss_tokens"] for ex in examples) * opts.epochs),
+            seconds=round(seconds, 2),
+            method=opts.method,
+            dtype="bfloat16" if bf16 else "float32",
+            learning_rate=opts.resolved_learning_rate(),
+        )
+        # The trained object is not reused: generating with it is slower than
+        # with a fresh load, and it holds optimizer state worth gigabytes.
+        del trainer, model, output
+        gc.collect()
+        return result
+
+
+def _import_training_stack(method: str) -> tuple[Any, Any, Any]:
+    try:
+        import torch
+        import transformers
+        import trl
+
+        if method == "lora":
+            import peft  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            f"the trl-sft trainer needs torch, transformers, trl and peft ({exc.name} is missing): "
+            + _INSTALL_HINT
+        ) from exc
+    return torch, transformers, trl
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise UsageError(f"training data {path} does not exist")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{number}: not valid JSON ({exc})") from exc
+    return rows
+
+
+def tokenize_row(row: dict[str, Any], tokenizer: Any, max_length: int) -> dict[str, Any] | None:
+    """Return ``input_ids`` and ``labels`` (-100 where no loss) for one data row.
+
+    Prompt/completion rows train the completion, ``messages`` rows their
+    assistant turns (or the indices in ``train_turns``). Returns ``None`` when
+    nothing trainable is left within ``max_length``.
+    """
+    if row.get("messages") is not None:
+        messages = row["messages"]
+        turns = row.get("train_turns")
+        if turns is None:
+            turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        ids, mask = _chat_ids_and_mask(messages, set(turns), tokenizer)
+    elif row.get("prompt") is not None and row.get("completion") is not None:
+        prompt, completion = row["prompt"], row["completion"]
+        if isinstance(prompt, str):
+            ids, mask = _text_ids_and_mask(prompt, completion, tokenizer)
+        else:
+            messages = list(prompt) + list(completion)
+            ids, mask = _chat_ids_and_mask(
+                messages, set(range(len(prompt), len(messages))), tokenizer
+            )
+    else:
+        raise UsageError(
+            f"training row has neither 'messages' nor 'prompt'/'completion': {sorted(row)}"
+        )
+    ids, mask = ids[:max_length], mask[:max_length]
+    loss_tokens = sum(mask)
+    if not loss_tokens:
+        return None
+    labels = [t if m else -100 for t, m in zip(ids, mask, strict=False)]
+    return {"input_ids": ids, "labels": labels, "loss_tokens": loss_tokens}
+
+
+def _render(tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool) -> list[int]:
+    if not messages:
+        return []
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt
+    )
+    return list(out["input_ids"])
+
+
+def _chat_ids_and_mask(
+    messages: list[dict[str, Any]], trained: set[int], tokenizer: Any
+) -> tuple[list[int], list[int]]:
+    # Turn i's tokens are those that messages[: i + 1] adds to messages[:i]
+    # (with the assistant header when turn i is the assistant's, as at
+    # inference); the same rule TRL applies to a prompt and its completion.
+    ids = _render(tokenizer, messages, generation_prompt=False)
+    mask = [0] * len(ids)
+    for i in sorted(trained):
+        if not 0 <= i < len(messages):
+            raise UsageError(f"train_turns index {i} is out of range for {len(messages)} messages")
+        before = _render(tokenizer, messages[:i], messages[i]["role"] == "assistant")
+        upto = _render(tokenizer, messages[: i + 1], generation_prompt=False)
+        start, end = _common_prefix(before, upto), _common_prefix(upto, ids)
+        if end < len(upto):
+            logger.warning("the chat template is not prefix-preserving; turn masks may be off")
+        for j in range(start, end):
+            mask[j] = 1
+    return ids, mask
+
+
+def _text_ids_and_mask(prompt: str, completion: str, tokenizer: Any) -> tuple[list[int], list[int]]:
+    eos = tokenizer.eos_token or ""
+    if not completion.endswith(eos):
+        completion += eos
+    before = list(tokenizer(prompt)["input_ids"])
+    ids = list(tokenizer(prompt + completion)["input_ids"])
+    start = _common_prefix(before, ids)
+    return ids, [0] * start + [1] * (len(ids) - start)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _use_bf16(dtype: str, torch: Any) -> bool:
+    if dtype != "auto":
+        return dtype == "bfloat16"
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    # Without native bf16 instructions, autocast to bf16 is much slower than float32.
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
+def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, trl: Any) -> Any:
+    args: dict[str, Any] = {
+        # Nothing is saved there (save_strategy="no"); the checkpoint is written by _save.
+        "output_dir": str(Path(output_dir) / "trainer"),
+        "learning_rate": opts.resolved_learning_rate(),
+        "num_train_epochs": opts.epochs,
+        "per_device_train_batch_size": opts.batch_size,
+        "gradient_accumulation_steps": opts.gradient_accumulation_steps,
+        "lr_scheduler_type": opts.lr_scheduler,
+        "warmup_steps": opts.warmup_steps,
+        "max_length": opts.max_length,
+        "seed": opts.seed,
+        "data_seed": opts.seed,
+        "train_sampling_strategy": "random" if opts.shuffle else "sequential",
+        "shuffle_dataset": False,
+        # TRL turns both on by default; on CPU they cost speed for nothing.
+        "bf16": bf16,
+        "fp16": False,
+        # The new name of gradient_checkpointing; the old one warns.
+        "activation_checkpointing": opts.gradient_checkpointing,
+        "use_cpu": not torch.cuda.is_available(),
+        "logging_steps": opts.logging_steps,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "push_to_hub": False,
+        "dataloader_pin_memory": False,
+        # The rows are tokenized and masked already (see tokenize_row).
+        "dataset_kwargs": {"skip_prepare_dataset": True},
+        "remove_unused_columns": True,
+    }
+    args.update(opts.extra_args)
+    try:
+        return trl.SFTConfig(**args)
+    except TypeError as exc:
+        raise UsageError(f"trainer.options.extra_args: {exc}") from exc
+
+
+def _lora_config(opts: TrlSftOptions) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=opts.lora_r,
+        lora_alpha=opts.lora_alpha,
+        lora_dropout=opts.lora_dropout,
+        target_modules=opts.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _callbacks(on_progress: TrainProgress | None, transformers: Any) -> list[Any]:
+    class ProgressReport(transformers.TrainerCallback):
+        """Reports steps to the loop and logs TRL's metrics."""
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if on_progress is not None:
+                on_progress(0, state.max_steps)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if on_progress is not None:
+                on_progress(state.global_step, state.max_steps)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            logger.info("step %d/%d: %s", state.global_step, state.max_steps, logs)
+
+    return [ProgressReport()]
+
+
+def _save(model: Any, tokenizer: Any, output_dir: Path, method: str) -> TrainResult:
+    model.eval()
+    adapter_path = None
+    if method == "lora":
+        adapter_path = str(save_checkpoint(model, tokenizer, output_dir / "adapter"))
+        model = model.merge_and_unload()
+    # Training switches the cache off; generation from the checkpoint wants it.
+    model.config.use_cache = True
+    model_path = save_checkpoint(model, tokenizer, output_dir / "model")
+    trainer_dir = output_dir / "trainer"
+    if trainer_dir.is_dir() and not any(trainer_dir.iterdir()):
+        trainer_dir.rmdir()
+    return TrainResult(model_path=str(model_path), adapter_path=adapter_path)
