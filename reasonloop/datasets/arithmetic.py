@@ -19,7 +19,14 @@ from reasonloop.core.records import Problem, Reference, stable_id
 from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
-__all__ = ["DIFFICULTIES", "KINDS", "evaluate_chain", "load_arithmetic", "split_of"]
+__all__ = [
+    "DIFFICULTIES",
+    "KINDS",
+    "evaluate_chain",
+    "load_arithmetic",
+    "split_of",
+    "worked_solution",
+]
 
 KINDS = ("addition", "subtraction", "multiplication", "multistep")
 DIFFICULTIES = (1, 2, 3)

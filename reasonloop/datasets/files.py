@@ -7,7 +7,7 @@ left unmapped are looked up under common column names (``question``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ __all__ = [
     "load_file",
     "load_hub",
     "problems_from_rows",
+    "problems_from_table",
+    "resolve_columns",
     "window",
 ]
 
@@ -55,6 +57,7 @@ def load_file(spec: DatasetSpec) -> list[Problem]:
         raise UsageError(f"unknown file format {spec.name!r}; use one of {', '.join(_SUFFIXES)}")
     if not spec.path:
         raise UsageError(f"a {spec.name} dataset needs path: a file or a directory of files")
+    _check_options(spec)
     path = Path(spec.path).expanduser()
     if path.is_dir():
         files = sorted(str(p) for p in path.iterdir() if p.name.endswith(_SUFFIXES[spec.name]))
@@ -82,6 +85,7 @@ def load_hub(spec: DatasetSpec) -> list[Problem]:
     """
     if not spec.path:
         raise UsageError("a hub dataset needs path: the hub id, e.g. openai/gsm8k")
+    _check_options(spec)
     split = spec.split or "train"
     config = spec.options.get("config")
     label = f"hub dataset {spec.path!r} (split {split!r})"
@@ -95,7 +99,16 @@ def load_hub(spec: DatasetSpec) -> list[Problem]:
     return problems_from_table(table, spec, source=source, label=label)
 
 
-def _read(label: str, load: Any, hint: str = "") -> Any:
+def _check_options(spec: DatasetSpec) -> None:
+    unknown = sorted(set(spec.options) - _KNOWN_OPTIONS)
+    if unknown:
+        raise UsageError(
+            f"{spec.name} dataset {spec.path}: unknown option(s) {', '.join(unknown)}; "
+            f"known options: {', '.join(sorted(_KNOWN_OPTIONS))}"
+        )
+
+
+def _read(label: str, load: Callable[[Any], Any], hint: str = "") -> Any:
     import datasets
 
     quiet = not datasets.is_progress_bar_enabled()
@@ -123,9 +136,6 @@ def _reasons(exc: BaseException) -> str:
 
 def problems_from_table(table: Any, spec: DatasetSpec, *, source: str, label: str) -> list[Problem]:
     """Turn the rows of a ``datasets.Dataset`` inside the spec's window into problems."""
-    unknown = sorted(set(spec.options) - _KNOWN_OPTIONS)
-    if unknown:
-        raise UsageError(f"{label}: unknown option(s) {', '.join(unknown)}")
     rows = window(range(len(table)), spec)
     selected = table.select(rows) if len(rows) != len(table) else table
     return problems_from_rows(
@@ -154,6 +164,8 @@ def problems_from_rows(
     problems = []
     for index, row in enumerate(rows, start=start):
         value = {field: answer_text(row[col]) if col else None for field, col in mapping.items()}
+        if not value["prompt"]:
+            raise UsageError(f"{label}: row {index} has an empty {mapping['prompt']}")
         domain = value["domain"] or default_domain
         if domain not in ("math", "code"):
             raise UsageError(f"{label}: row {index} has domain {domain!r}; use math or code")
@@ -167,7 +179,7 @@ def problems_from_rows(
             Problem(
                 id=value["id"] or f"{source}-{index:05d}",
                 domain=domain,
-                prompt=value["prompt"] or "",
+                prompt=value["prompt"],
                 reference=reference,
                 metadata=metadata,
             )
