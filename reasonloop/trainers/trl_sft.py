@@ -119,10 +119,12 @@ class TrlSftTrainer:
             [{"input_ids": ex["input_ids"], "labels": ex["labels"]} for ex in examples]
         )
         bf16 = _use_bf16(opts.dtype, torch)
+        config = _sft_config(opts, output_dir, bf16, torch, trl)  # bad extra_args fail here, early
+        # Weights stay float32 even for bf16 training: see TrlSftOptions.dtype.
         model = load_causal_lm(base_model, dtype="float32")
         trainer = trl.SFTTrainer(
             model=model,
-            args=_sft_config(opts, output_dir, bf16, torch, trl),
+            args=config,
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=_lora_config(opts) if opts.method == "lora" else None,

