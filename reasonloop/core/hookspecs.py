@@ -54,9 +54,9 @@ def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], 
     """Register verifiers, one per domain or checking method.
 
     Called once when the plugin manager starts. Call
-    ``register(name, factory)``; ``factory(options)`` returns an object with
-    ``verify(problem, samples) -> list[VerifyResult]`` and ``close()``.
-    The return value is ignored.
+    ``register(name, factory)``; ``factory(options)`` returns an object that
+    follows :class:`reasonloop.verifiers.base.Verifier` (``verify`` takes a
+    batch of (problem, answer text) pairs). The return value is ignored.
     """
 
 
