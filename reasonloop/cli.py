@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print("[yellow]interrupted[/yellow]")
         return ExitCode.INTERRUPTED
     except ReasonloopError as exc:
-        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}")
+        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     return result if isinstance(result, int) else ExitCode.OK
 

@@ -172,17 +172,30 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise RecipeError(f"{source}: --set {key}: value is not valid YAML: {exc}") from None
-        node = data
         parts = key.strip().split(".")
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
-                raise RecipeError(f"{source}: --set {key}: {where} is not a mapping")
-            node = child
-        node[parts[-1]] = value
+        node: Any = data
+        for i, part in enumerate(parts):
+            where = ".".join(parts[: i + 1])
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise RecipeError(
+                        f"{source}: --set {key}: {where}: no item {part} in a list of {len(node)}"
+                    )
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:
+                        node[part] = {}
+                    node = node[part]
+            else:
+                parent = ".".join(parts[:i])
+                raise RecipeError(f"{source}: --set {key}: {parent} is not a mapping or list")
     return data
 
 

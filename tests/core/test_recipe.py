@@ -69,7 +69,7 @@ def test_overrides_parse_yaml_values_and_create_keys(write_recipe):
 def test_override_errors():
     with pytest.raises(RecipeError, match="expected dotted.key=value"):
         apply_overrides({}, ["novalue"], "r.yaml")
-    with pytest.raises(RecipeError, match="name is not a mapping"):
+    with pytest.raises(RecipeError, match="name is not a mapping or list"):
         apply_overrides({"name": "x"}, ["name.sub=1"], "r.yaml")
 
 
@@ -80,3 +80,12 @@ def test_shipped_recipes_validate():
     assert recipes
     for path in recipes:
         load_recipe(path)
+
+
+def test_override_into_a_list(write_recipe):
+    text = MINIMAL + "  train:\n    - name: arithmetic\n"
+    recipe = load_recipe(write_recipe(text), ["data.eval.0.limit=5", "data.train.0.name=gsm8k"])
+    assert recipe.data.eval[0].limit == 5
+    assert recipe.data.train[0].name == "gsm8k"
+    with pytest.raises(RecipeError, match=r"data.eval.3: no item 3 in a list of 1"):
+        load_recipe(write_recipe(MINIMAL), ["data.eval.3.limit=5"])

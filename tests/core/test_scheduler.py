@@ -38,7 +38,9 @@ class ScriptedBackend:
                 text = "The answer is wrong."
             else:
                 text = "Answer: 4" if int(r.problem_id[1:]) % 2 == 0 else "Answer: 5"
-            out.append([Completion(text=text, prompt_tokens=10, completion_tokens=3)] * r.sampling.n)
+            out.append(
+                [Completion(text=text, prompt_tokens=10, completion_tokens=3)] * r.sampling.n
+            )
             if on_progress:
                 on_progress(r.sampling.n, 3 * r.sampling.n)
         return out
@@ -56,12 +58,27 @@ class CritiqueThenRefine:
         for s in ctx.new_samples:
             problem = next(p for p in ctx.problems if p.id == s.problem_id)
             if s.request.purpose == "sample" and s.verdict == Verdict.WRONG and s.index == 0:
-                reqs.append(ctx.request(problem, [Message(role="user", content="critique")],
-                                        role="critic", plugin="mini", purpose="critique",
-                                        parent=s))
+                reqs.append(
+                    ctx.request(
+                        problem,
+                        [Message(role="user", content="critique")],
+                        role="critic",
+                        plugin="mini",
+                        purpose="critique",
+                        parent=s,
+                    )
+                )
             if s.request.purpose == "critique":
-                reqs.append(ctx.request(problem, [Message(role="user", content="refine")],
-                                        plugin="mini", purpose="refine", how="refined", parent=s))
+                reqs.append(
+                    ctx.request(
+                        problem,
+                        [Message(role="user", content="refine")],
+                        plugin="mini",
+                        purpose="refine",
+                        how="refined",
+                        parent=s,
+                    )
+                )
         return reqs
 
 
@@ -71,16 +88,23 @@ def make_stage(tmp_path: Path, calls, extra=(), mode="train"):
         def reasonloop_register_backends(self, register):
             register("scripted", lambda model, options: ScriptedBackend(calls, model))
 
-    recipe = recipe_from_dict({
-        "version": 1, "name": "t",
-        "roles": {"actor": {"backend": "scripted", "model": "actor"},
-                  "critic": {"backend": "scripted", "model": "critic"}},
-        "data": {}, "sampling": {"n": 2},
-    })
+    recipe = recipe_from_dict(
+        {
+            "version": 1,
+            "name": "t",
+            "roles": {
+                "actor": {"backend": "scripted", "model": "actor"},
+                "critic": {"backend": "scripted", "model": "critic"},
+            },
+            "data": {},
+            "sampling": {"n": 2},
+        }
+    )
     pm = make_plugin_manager(extra_plugins=[Scripted(), *extra])
     run = build_run_context(recipe, tmp_path, RunProgress(enabled=False), pm=pm)
-    problems = [Problem(id=f"p{i}", prompt=f"q{i}", reference=Reference(answer="4"))
-                for i in range(4)]
+    problems = [
+        Problem(id=f"p{i}", prompt=f"q{i}", reference=Reference(answer="4")) for i in range(4)
+    ]
     stage = IterationContext(run, 0, mode, problems, {"actor": "actor", "critic": "critic"})
     verifier = run.verifiers.get("math")({})
     return stage, RoundScheduler(stage, BackendPool(run), verifier)
@@ -152,8 +176,11 @@ def test_bad_requests_are_named(tmp_path):
         @hookimpl
         def reasonloop_round_requests(self, ctx):
             p = ctx.problems[0]
-            return [ctx.request(p, [Message(role="user", content="x")], role="oracle",
-                                plugin="stranger")]
+            return [
+                ctx.request(
+                    p, [Message(role="user", content="x")], role="oracle", plugin="stranger"
+                )
+            ]
 
     stage, scheduler = make_stage(tmp_path, [], [AskStranger()])
     with pytest.raises(UsageError, match="plugin 'stranger' asked role 'oracle'"):

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+GOOD = """\
+version: 1
+name: cli
+roles:
+  actor: {model: some/model}
+data:
+  eval: [{name: arithmetic, options: {count: 4}}]
+"""
+
+
+def test_validate_ok(cli, write_recipe):
+    outcome = cli("validate", write_recipe(GOOD))
+    assert outcome.exit_code == 0
+    assert "ok" in outcome.stdout
+
+
+def test_broken_recipe_exits_2_with_one_clear_message(cli, write_recipe):
+    path = write_recipe(GOOD + "trainer: {name: trl-sft, epochs: 3}\n")
+    outcome = cli("validate", path)
+    assert outcome.exit_code == 2
+    assert "trainer.epochs: unknown key" in outcome.stderr
+    assert str(path.name) in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+
+
+def test_unknown_names_are_caught_before_running(cli, write_recipe):
+    outcome = cli("validate", write_recipe(GOOD), "--set", "trainer.name=magic")
+    assert outcome.exit_code == 2
+    assert "trainer.name: unknown trainer 'magic'" in outcome.stderr
+    outcome = cli("validate", write_recipe(GOOD), "--set", "data.eval.0.name=nope")
+    assert outcome.exit_code == 2
+    assert "data.eval.0.name: unknown dataset 'nope'" in outcome.stderr
+
+
+def test_schema_is_json_schema(cli):
+    outcome = cli("schema")
+    schema = json.loads(outcome.stdout)
+    assert schema["title"] == "Recipe"
+    assert "roles" in schema["properties"] and "version" in schema["required"]
+
+
+def test_plugins_lists_builtins_and_hooks(cli):
+    outcome = cli("plugins")
+    assert outcome.exit_code == 0
+    for name in ("selfimprove", "backends", "trainers", "verifiers", "datasets"):
+        assert name in outcome.stdout
+    assert "round_requests" in outcome.stdout
+
+
+def test_env_reports_versions(cli):
+    outcome = cli("env")
+    assert "python:" in outcome.stdout and "pluggy:" in outcome.stdout
+    assert "plugin selfimprove" in outcome.stdout
+
+
+def test_resume_and_report_need_a_run_directory(cli, tmp_path):
+    assert cli("resume", tmp_path).exit_code == 2
+    outcome = cli("report", tmp_path)
+    assert outcome.exit_code == 2 and "not a run directory" in outcome.stderr
+
+
+def test_run_refuses_to_overwrite_an_existing_run(cli, write_recipe, tmp_path):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text('{"completed": []}')
+    outcome = cli("run", write_recipe(GOOD), "--run-dir", run_dir)
+    assert outcome.exit_code == 2
+    assert "reasonloop resume" in outcome.stderr
+
+
+def test_verify_math_file_with_a_malformed_line(cli, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        json.dumps({"id": "a", "completion": "so 3 + 4 = 7.\nAnswer: 7", "answer": "7"})
+        + "\n"
+        + "{not json\n"
+        + json.dumps({"id": "b", "completion": "The answer is \\boxed{0.5}", "answer": "1/2"})
+        + "\n"
+        + json.dumps({"id": "c", "completion": "I cannot say", "answer": "3"})
+        + "\n"
+        + json.dumps({"id": "d", "completion": "Answer: 8"})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    outcome = cli("verify", rows, "--domain", "math", "-o", out)
+    assert outcome.exit_code == 0
+    assert "rows.jsonl:2:" in outcome.stderr and "rows.jsonl:5:" in outcome.stderr
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    by_id = {r["id"]: r for r in results if r["id"]}
+    assert by_id["a"] == {"id": "a", "correct": True, "verdict": "correct", "extracted": "7"}
+    assert by_id["b"]["correct"] is True
+    assert by_id["c"]["verdict"] == "unparsable"
+    assert by_id["d"]["verdict"] == "error" and "answer" in by_id["d"]["error"]
+    assert len(results) == 5
+
+
+def test_console_script_runs_as_a_real_process():
+    result = subprocess.run(
+        [sys.executable, "-m", "reasonloop", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for command in (
+        "run",
+        "resume",
+        "validate",
+        "schema",
+        "eval",
+        "verify",
+        "report",
+        "plugins",
+        "env",
+    ):
+        assert command in result.stdout
