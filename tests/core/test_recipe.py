@@ -67,7 +67,7 @@ def test_overrides_parse_yaml_values_and_create_keys(write_recipe):
 
 
 def test_override_errors():
-    with pytest.raises(RecipeError, match="expected dotted.key=value"):
+    with pytest.raises(RecipeError, match=r"expected dotted\.key=value"):
         apply_overrides({}, ["novalue"], "r.yaml")
     with pytest.raises(RecipeError, match="name is not a mapping or list"):
         apply_overrides({"name": "x"}, ["name.sub=1"], "r.yaml")

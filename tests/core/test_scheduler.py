@@ -122,7 +122,7 @@ class Task:
 
 def test_follow_ups_are_batched_per_role_and_round(tmp_path):
     calls: list[tuple[str, int]] = []
-    stage, scheduler = make_stage(tmp_path, calls, [CritiqueThenRefine()])
+    _, scheduler = make_stage(tmp_path, calls, [CritiqueThenRefine()])
     log = JsonlLog(tmp_path / "samples.jsonl", Sample)
     samples = scheduler.run_rounds(log, max_rounds=5, task=Task())
     # round 0: 4 problems in one actor call; round 1: the 2 wrong ones in one
@@ -139,7 +139,7 @@ def test_follow_ups_are_batched_per_role_and_round(tmp_path):
 
 def test_resume_skips_requests_already_on_disk(tmp_path):
     calls: list[tuple[str, int]] = []
-    stage, scheduler = make_stage(tmp_path, calls, [CritiqueThenRefine()])
+    _, scheduler = make_stage(tmp_path, calls, [CritiqueThenRefine()])
     log = JsonlLog(tmp_path / "samples.jsonl", Sample)
     first = scheduler.run_rounds(log, max_rounds=5, task=Task())
     lines = log.path.read_text().splitlines(keepends=True)
@@ -164,7 +164,7 @@ def test_eval_mode_hides_reference_and_verdicts(tmp_path):
                 seen["samples"] = ctx.new_samples
             return None
 
-    stage, scheduler = make_stage(tmp_path, [], [Peek()], mode="eval")
+    _, scheduler = make_stage(tmp_path, [], [Peek()], mode="eval")
     samples = scheduler.run_rounds(JsonlLog(tmp_path / "e.jsonl", Sample), 3, Task())
     assert all(p.reference is None for p in seen["problems"])
     assert all(s.verdict is None for s in seen["samples"])
@@ -182,7 +182,7 @@ def test_bad_requests_are_named(tmp_path):
                 )
             ]
 
-    stage, scheduler = make_stage(tmp_path, [], [AskStranger()])
+    _, scheduler = make_stage(tmp_path, [], [AskStranger()])
     with pytest.raises(UsageError, match="plugin 'stranger' asked role 'oracle'"):
         scheduler.run_rounds(JsonlLog(tmp_path / "s.jsonl", Sample), 2, Task())
 
@@ -193,6 +193,6 @@ def test_bad_requests_are_named(tmp_path):
             r = ctx.request(p, [Message(role="user", content="x")], plugin="twice")
             return [r, r]
 
-    stage, scheduler = make_stage(tmp_path, [], [Twice()])
+    _, scheduler = make_stage(tmp_path, [], [Twice()])
     with pytest.raises(PluginError, match="two requests with id"):
         scheduler.run_rounds(JsonlLog(tmp_path / "t.jsonl", Sample), 2, Task())
