@@ -53,7 +53,11 @@ def test_tiny_run_end_to_end(tmp_path, smollm2, cli):
     run = tmp_path / "run"
     state = json.loads((run / "state.json").read_text())
     assert state["completed"] == [
-        "base/eval", "iter-000/sample", "iter-000/select", "iter-000/train", "iter-000/eval",
+        "base/eval",
+        "iter-000/sample",
+        "iter-000/select",
+        "iter-000/train",
+        "iter-000/eval",
     ]
     samples = [json.loads(line) for line in (run / "iter-000" / "samples.jsonl").open()]
     assert len(samples) == 12 * 4
@@ -82,7 +86,10 @@ def _launch(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "REASONLOOP_NO_ENTRYPOINTS": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "reasonloop", *args, "--no-progress"],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
 
 
