@@ -114,14 +114,20 @@ def resume(
     no_progress: NoProgress = False,
 ) -> None:
     """Continue an interrupted run without losing or repeating work."""
+    _run_loop(_run_recipe(run_dir), run_dir, not no_progress)
+
+
+def _run_recipe(run_dir: Path) -> Any:
+    """The resolved recipe a run directory was started with."""
     from reasonloop.core.recipe import recipe_from_dict
 
     path = run_dir / "recipe.yaml"
     if not path.exists():
         raise UsageError(f"{run_dir}: not a run directory (no recipe.yaml)")
     data = yaml.safe_load(path.read_text())
-    data.pop("_plugins", None)
-    _run_loop(recipe_from_dict(data, str(path)), run_dir, not no_progress)
+    if isinstance(data, dict):
+        data.pop("_plugins", None)
+    return recipe_from_dict(data, str(path))
 
 
 @app.command()
@@ -199,12 +205,14 @@ def verify(
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """Rewrite a run's report.md and plot, and print its summary."""
+    from reasonloop.core.loop import build_run_context
+    from reasonloop.core.progress import RunProgress
     from reasonloop.core.report import write_report
-    from reasonloop.core.rundir import RunDirectory
 
     if not (run_dir / "state.json").exists():
         raise UsageError(f"{run_dir}: not a run directory (no state.json)")
-    rows = write_report(run_dir=RunDirectory(run_dir))
+    run = build_run_context(_run_recipe(run_dir), run_dir, RunProgress(err, enabled=False))
+    rows = write_report(run)
     _print_summary(rows)
     out.print(f"report: {run_dir / 'report.md'}")
 

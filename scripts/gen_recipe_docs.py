@@ -33,7 +33,6 @@ EXAMPLE = REPO / "recipes" / "quickstart.yaml"
 EXTRA_DESCRIPTIONS = {
     "Recipe.version": "The recipe format version. Only `1` exists.",
     "Recipe.name": "The run's name; the run directory defaults to `runs/<name>`.",
-    "Recipe.domain": "The recipe's problem domain. Each problem also carries its own `domain`.",
     "Recipe.seed": "Every request's sampling seed is derived from this and the request id.",
     "Recipe.iterations": "Sample -> select -> train -> evaluate iterations. "
     "`0` only evaluates the base model.",

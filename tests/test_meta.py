@@ -42,5 +42,5 @@ def test_every_hook_has_a_test(hook):
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hookspec_documents_itself(hook):
-    doc = getattr(hookspecs, hook).__doc__ or ""
+    doc = " ".join((getattr(hookspecs, hook).__doc__ or "").split())
     assert "Called" in doc and ("Return" in doc or "return value is ignored" in doc), hook

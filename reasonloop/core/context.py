@@ -151,7 +151,11 @@ class RoundContext:
         )
         params = SamplingParams(**sampling)
         if params.seed is None:
-            params.seed = int(stable_id(self.recipe.seed, rid, length=8), 16) % (2**31)
+            # Each request gets its own seed, derived from the role's seed (or
+            # the recipe's), so resampling is reproducible request by request.
+            base = self.recipe.roles[role].sampling.seed if role in self.recipe.roles else None
+            base = self.recipe.seed if base is None else base
+            params.seed = int(stable_id(base, rid, length=8), 16) % (2**31)
         return Request(
             id=rid,
             problem_id=problem.id,

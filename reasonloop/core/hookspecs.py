@@ -40,7 +40,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register generation backends.
 
-    Called once when the plugin manager starts. Call
+    Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, factory)`` for each backend; ``factory(model, options)``
     returns an object that follows :class:`reasonloop.backends.base.Backend`.
     ``options`` holds the role's ``backend_options`` and its sampling
@@ -53,7 +53,7 @@ def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], N
 def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register verifiers, one per domain or checking method.
 
-    Called once when the plugin manager starts. Call
+    Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, factory)``; ``factory(options)`` returns an object that
     follows :class:`reasonloop.verifiers.base.Verifier` (``verify`` takes a
     batch of (problem, answer text) pairs). The return value is ignored.
@@ -64,7 +64,7 @@ def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], 
 def reasonloop_register_trainers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register trainers.
 
-    Called once when the plugin manager starts. Call
+    Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, factory)``; ``factory(options)`` returns an object that
     follows :class:`reasonloop.trainers.base.Trainer`. The return value is
     ignored.
@@ -75,7 +75,7 @@ def reasonloop_register_trainers(register: Callable[[str, Callable[..., Any]], N
 def reasonloop_register_datasets(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register data sources a recipe can name under ``data``.
 
-    Called once when the plugin manager starts. Call
+    Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, loader)``; ``loader(spec)`` takes a
     :class:`reasonloop.datasets.spec.DatasetSpec` and returns a list of
     :class:`~reasonloop.core.records.Problem`. The return value is ignored.
@@ -187,9 +187,10 @@ def reasonloop_eval_metrics(
 def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> None:
     """Observe a finished iteration.
 
-    Called after an iteration's evaluation is written, with its summary row
-    (accuracy, samples drawn and kept, tokens, wall time). The return value
-    is ignored.
+    Called after an iteration's evaluation is written, with its summary row:
+    ``iteration``, ``accuracy`` (held-out, ``None`` without an eval set),
+    ``samples`` drawn, examples ``kept``, sampling ``tokens`` and ``seconds``
+    of wall time. The return value is ignored.
     """
 
 

@@ -309,12 +309,16 @@ class Loop:
         d = self.dir.stage_dir(it)
         samples = list(JsonlLog(d / "samples.jsonl", Sample))
         ledger = compute_ledger(samples)
-        kept = (
-            sum(1 for _ in (d / "selected.jsonl").open()) if (d / "selected.jsonl").exists() else 0
-        )
+        selected = d / "selected.jsonl"
+        kept = sum(1 for _ in selected.open()) if selected.exists() else 0
+        eval_path = d / "eval.json"
+        accuracy = json.loads(eval_path.read_text())["accuracy"] if eval_path.exists() else None
+        seconds = self.state.get("seconds", {})
         return {
             "iteration": it,
+            "accuracy": accuracy,
             "samples": len(samples),
             "kept": kept,
             "tokens": total_tokens(ledger),
+            "seconds": round(sum(v for k, v in seconds.items() if k.startswith(d.name)), 1),
         }

@@ -73,13 +73,13 @@ def make_plugin_manager(
             module = importlib.import_module(path)
         except Exception as exc:
             raise PluginError(f"built-in plugin {name!r} failed to import: {exc}") from exc
-        pm.register(module, name=name)
+        _register(pm, module, name)
     if load_entrypoints is None:
         load_entrypoints = os.environ.get("REASONLOOP_NO_ENTRYPOINTS", "") in ("", "0")
     if load_entrypoints:
         _load_entrypoints(pm)
     for plugin in extra_plugins:
-        pm.register(plugin)
+        _register(pm, plugin, None)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -88,6 +88,13 @@ def make_plugin_manager(
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name or exc.plugin!r} has an invalid hook: {exc}") from None
 
 
 def _load_entrypoints(pm: pluggy.PluginManager) -> None:
@@ -102,7 +109,7 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> None:
                 f"plugin {ep.name!r} (from {dist}) failed to import: {exc}; "
                 f"block it with REASONLOOP_DISABLE_PLUGINS={ep.name}"
             ) from exc
-        pm.register(plugin, name=ep.name)
+        _register(pm, plugin, ep.name)
 
 
 @dataclass

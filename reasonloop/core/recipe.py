@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reasonloop.core.records import Domain, SamplingParams
+from reasonloop.core.records import SamplingParams
 from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import RecipeError
 
@@ -136,7 +136,6 @@ class Recipe(Section):
 
     version: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    domain: Domain = "math"
     seed: int = 0
     iterations: int = Field(default=1, ge=0)
     #: Where the run writes; default ``runs/<name>``.
