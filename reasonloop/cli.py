@@ -218,6 +218,20 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 
 @app.command()
+def convert(
+    model: Annotated[str, typer.Argument(help="A .gguf file, pkg:PACKAGE/FILE or checkpoint.")],
+    output: Annotated[Path, typer.Argument(help="Directory for the safetensors checkpoint.")],
+) -> None:
+    """Save a model (GGUF included) as a safetensors checkpoint any engine can load."""
+    from reasonloop.backends.hf_models import load_causal_lm, load_tokenizer, save_checkpoint
+
+    if output.exists() and any(output.iterdir()):
+        raise UsageError(f"{output}: exists and is not empty")
+    save_checkpoint(load_causal_lm(model), load_tokenizer(model), output)
+    out.print(f"saved {model} to {output}")
+
+
+@app.command()
 def plugins() -> None:
     """List plugins, their versions and the hooks each implements."""
     from reasonloop.core.plugins import describe_plugins, make_plugin_manager

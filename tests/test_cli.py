@@ -117,3 +117,16 @@ def test_console_script_runs_as_a_real_process():
         "env",
     ):
         assert command in result.stdout
+
+
+def test_convert_packaged_gguf_to_a_loadable_checkpoint(cli, tmp_path, smollm2):
+    from reasonloop.backends.hf_models import load_causal_lm
+
+    target = tmp_path / "smollm2"
+    outcome = cli("convert", smollm2, target)
+    assert outcome.exit_code == 0, outcome.stderr
+    assert (target / "model.safetensors").exists() and (target / "tokenizer.json").exists()
+    model = load_causal_lm(str(target))
+    assert model.config.num_hidden_layers == 30
+    again = cli("convert", smollm2, target)
+    assert again.exit_code == 2 and "not empty" in again.stderr
