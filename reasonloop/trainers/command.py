@@ -6,6 +6,7 @@ through placeholders, and must leave a checkpoint at ``model_path``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -114,7 +115,9 @@ def _display(command: list[str] | str) -> str:
     return command if isinstance(command, str) else shlex.join(command)
 
 
-def _run(command: list[str] | str, env: dict[str, str], log_path: Path, timeout: float | None) -> int:
+def _run(
+    command: list[str] | str, env: dict[str, str], log_path: Path, timeout: float | None
+) -> int:
     with log_path.open("wb") as log:
         try:
             # A session of its own, so a timeout kills the command's children too.
@@ -143,10 +146,8 @@ def _run(command: list[str] | str, env: dict[str, str], log_path: Path, timeout:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

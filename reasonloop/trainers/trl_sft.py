@@ -1,12 +1,19 @@
 """Supervised fine-tuning with TRL's ``SFTTrainer``: full or LoRA, on CPU or GPU.
 
-The trainer tokenizes the data file itself so that every row form gets the
-same loss mask: for prompt/completion rows only the completion is trained
-(exactly what TRL does by default); for ``messages`` rows every assistant
-turn is trained, or only the message indices listed in an optional
-``train_turns`` column. SmolLM2's chat template has no ``{% generation %}``
-markers, so TRL's ``assistant_only_loss`` cannot be used with it; rendering
-the conversation turn by turn works with any prefix-preserving template.
+The trainer tokenizes the data file itself, so that one file may mix the two
+forms ``TrainingExample.to_trl`` writes and every row gets the same kind of
+loss mask:
+
+- prompt/completion rows train the completion only, token for token what
+  TRL's own preparation does by default;
+- ``messages`` rows train every assistant turn, or only the message indices
+  listed in an optional ``train_turns`` column (the data file holds TRL's
+  forms, which cannot carry reasonloop's per-turn ``train`` flags).
+
+SmolLM2's chat template has no ``{% generation %}`` markers and TRL has no
+training template for it, so TRL's ``assistant_only_loss`` cannot be used;
+rendering the conversation turn by turn works with any template that renders
+a conversation's prefix the same way on its own.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import gc
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,7 +78,8 @@ class TrlSftOptions(BaseModel):
     #: ``bfloat16`` autocasts the forward and backward passes; weights and
     #: optimizer state stay float32, since bf16 weights would round away most
     #: updates at these learning rates. ``auto`` picks bfloat16 on CPUs with
-    #: native bf16 (avx512_bf16 or AMX) and on bf16-capable GPUs.
+    #: native bf16 (avx512_bf16 or AMX), where steps took 0.55-0.7x the time
+    #: of float32 for SmolLM2-135M, and on bf16-capable GPUs.
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     gradient_checkpointing: bool = False
     logging_steps: int = Field(default=10, ge=1)
@@ -122,14 +131,21 @@ class TrlSftTrainer:
         config = _sft_config(opts, output_dir, bf16, torch, trl)  # bad extra_args fail here, early
         # Weights stay float32 even for bf16 training: see TrlSftOptions.dtype.
         model = load_causal_lm(base_model, dtype="float32")
-        trainer = trl.SFTTrainer(
-            model=model,
-            args=config,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=_lora_config(opts) if opts.method == "lora" else None,
-            callbacks=_callbacks(on_progress, transformers),
-        )
+        with warnings.catch_warnings():
+            # peft reads a renamed transformers attribute; nothing a user can act on.
+            warnings.filterwarnings(
+                "ignore",
+                message="`is_gradient_checkpointing` is deprecated",
+                category=FutureWarning,
+            )
+            trainer = trl.SFTTrainer(
+                model=model,
+                args=config,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                peft_config=_lora_config(opts) if opts.method == "lora" else None,
+                callbacks=_callbacks(on_progress, transformers),
+            )
         # The default printer writes raw dicts to stdout; our callback logs them instead.
         trainer.remove_callback(transformers.PrinterCallback)
 
@@ -217,7 +233,7 @@ def tokenize_row(row: dict[str, Any], tokenizer: Any, max_length: int) -> dict[s
     loss_tokens = sum(mask)
     if not loss_tokens:
         return None
-    labels = [t if m else -100 for t, m in zip(ids, mask, strict=False)]
+    labels = [t if m else -100 for t, m in zip(ids, mask, strict=True)]
     return {"input_ids": ids, "labels": labels, "loss_tokens": loss_tokens}
 
 
@@ -275,10 +291,10 @@ def _use_bf16(dtype: str, torch: Any) -> bool:
         return dtype == "bfloat16"
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
-    # Without native bf16 instructions, autocast to bf16 is much slower than float32.
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    # Without native bf16 instructions, autocast to bf16 is slower than float32.
+    cpu = torch.cpu
+    native = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in native)
 
 
 def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, trl: Any) -> Any:
