@@ -102,6 +102,7 @@ def _cached_gguf_checkpoint(path: Path) -> Path:
 
 
 def load_tokenizer(spec: str) -> Any:
+    import_torch()
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(spec))
