@@ -39,10 +39,13 @@ def import_torch() -> Any:
     """Import torch, or say which extra installs it."""
     try:
         import torch
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise UsageError(
             "this backend needs torch and transformers: pip install torch==2.13.0 'reasonloop[cpu]'"
         ) from exc
+    # reasonloop draws its own progress; transformers' per-load bars are noise.
+    hf_logging.disable_progress_bar()
     return torch
 
 
