@@ -5,8 +5,9 @@ Chat messages go through the tokenizer's chat template; a request's
 model. Prompts are sorted by length, finished sequences leave the batch at
 once and free rows are refilled from the queue (see
 :mod:`reasonloop.backends.batch_decoding`). Every sample draws from its own
-seeded generator, so a request with a seed gets the same samples whatever
-else shares its batch.
+seeded generator, so repeating a seeded request repeats its samples (other
+requests in the batch change padding, and with it low-precision logits, so
+across batch compositions only the random draws are identical).
 """
 
 from __future__ import annotations
