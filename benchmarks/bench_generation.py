@@ -3,7 +3,8 @@
 The same arithmetic word-problem chats go through
 
 (a) the naive baseline: transformers ``generate`` on left-padded batches of
-    64 rows in float32, prompts in their given order;
+    64 rows in float32 (``--naive-dtypes`` adds others), prompts in their
+    given order;
 (b) ``TransformersBackend`` with its chosen settings (and, with
     ``--dtypes``, with other dtypes too),
 
@@ -12,6 +13,8 @@ counted the same way for both: generated tokens up to and including EOS.
 
     python benchmarks/bench_generation.py            # 64 prompts, 48 new tokens
     python benchmarks/bench_generation.py --quick    # 16 prompts, greedy only
+    python benchmarks/bench_generation.py --dtypes auto,float32 --batch-sizes 64,256 \\
+        --naive-dtypes float32,bfloat16 --repeats 2
 
 Other processes on the machine distort CPU timings badly (two busy threads can
 slow a 2-thread run tenfold); the load average is printed with each row.
@@ -26,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reasonloop.backends.hf_models import import_torch, load_causal_lm
+from reasonloop.backends.hf_models import import_torch, load_causal_lm, load_tokenizer
 from reasonloop.backends.transformers_backend import TransformersBackend
 from reasonloop.core.records import Message, Request, SamplingParams
 
@@ -151,13 +154,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="16 prompts, greedy only")
     parser.add_argument("--prompts", type=int, default=None, help="number of chats (64)")
     parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=64, help="backend batch size")
+    parser.add_argument(
+        "--batch-sizes", default="64", help="backend batch sizes, comma-separated (64,256)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument(
         "--dtypes", default="auto", help="backend dtypes, comma-separated (auto,float32,bfloat16)"
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs per case; the best is kept")
-    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument(
+        "--naive-dtypes", default="float32", help="baseline dtypes, comma-separated; '' skips it"
+    )
     parser.add_argument("--model", default=MODEL)
     args = parser.parse_args(argv)
 
@@ -171,11 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         workloads.append(Workload("sampled n=4 T=0.5", 4, 0.5))
 
     backends = [
-        TransformersBackend(args.model, dtype=d, batch_size=args.batch_size)
+        TransformersBackend(args.model, dtype=d, batch_size=int(size))
         for d in args.dtypes.split(",")
+        for size in args.batch_sizes.split(",")
     ]
-    naive = None if args.no_naive else load_causal_lm(args.model, "float32")
-    tokenizer = backends[0].tokenizer
+    naive = {d: load_causal_lm(args.model, d) for d in args.naive_dtypes.split(",") if d}
+    tokenizer = load_tokenizer(args.model)
     print(f"{count} prompts, {args.max_tokens} new tokens, {torch.get_num_threads()} threads")
     for b in backends:
         print(f"backend: {b.describe()}")
@@ -185,12 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'workload':<20} {'engine':<34} {'tokens':>7} {'s':>7} {'tok/s':>7} {'load':>5}")
     for work in workloads:
         runs: dict[str, Callable[[], int]] = {}
-        if naive is not None:
-            runs["naive generate b64 float32"] = lambda w=work: naive_generate(
-                naive, tokenizer, prompts, w, args.max_tokens
+        for d, model in naive.items():
+            runs[f"naive generate b64 {d}"] = lambda w=work, m=model: naive_generate(
+                m, tokenizer, prompts, w, args.max_tokens
             )
         for b in backends:
-            runs[f"backend {b.dtype}"] = lambda w=work, b=b: backend_generate(
+            runs[f"backend {b.dtype} b{b.batch_size}"] = lambda w=work, b=b: backend_generate(
                 b, prompts, w, args.max_tokens
             )
         best: dict[str, Timing] = {}

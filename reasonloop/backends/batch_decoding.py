@@ -30,6 +30,8 @@ __all__ = ["BatchDecoder", "DecodeJob", "DecodedSample"]
 
 #: Shorter common prefixes are not worth a separate forward pass.
 _MIN_SHARED_PREFIX = 8
+#: Fewer unused leading cache columns than this are not worth a shift.
+_MIN_TRIM = 16
 
 
 @dataclass
@@ -115,7 +117,7 @@ class _Batch:
         unused = int((self.mask.sum(dim=0) > 0).int().argmax())
         # Shifting costs a copy of the cache; only worth it when attention
         # would otherwise spend a quarter of its time on empty columns.
-        if unused > max(16, self.mask.shape[1] // 4):
+        if unused > max(_MIN_TRIM, self.mask.shape[1] // 4):
             self.slab.trim(unused)
             self.mask = self.mask[:, unused:]
 
@@ -139,11 +141,13 @@ class BatchDecoder:
         batch_size: int = 64,
         refill_at: int | None = None,
         prefill_tokens: int = 8192,
+        share_prefix: bool = True,
     ) -> None:
         self.model, self.decode, self.eos_ids = model, decode, eos_ids
         self.batch_size = max(1, batch_size)
         self.refill_at = refill_at if refill_at is not None else max(1, self.batch_size // 2)
         self.prefill_tokens = prefill_tokens
+        self.share_prefix = share_prefix
         params = inspect.signature(model.forward).parameters
         # transformers 5 renamed ``past_key_values`` to ``cache``.
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -224,7 +228,7 @@ class BatchDecoder:
         from transformers import DynamicCache
 
         shared = _common_prefix(prompts)
-        if len(prompts) < 2 or shared < _MIN_SHARED_PREFIX:
+        if not self.share_prefix or len(prompts) < 2 or shared < _MIN_SHARED_PREFIX:
             shared = 0
         cache = DynamicCache(config=self.model.config)
         if shared:
