@@ -5,9 +5,10 @@ Chat messages go through the tokenizer's chat template; a request's
 model. Prompts are sorted by length, finished sequences leave the batch at
 once and free rows are refilled from the queue (see
 :mod:`reasonloop.backends.batch_decoding`). Every sample draws from its own
-seeded generator, so repeating a seeded request repeats its samples (other
-requests in the batch change padding, and with it low-precision logits, so
-across batch compositions only the random draws are identical).
+seeded generator, so repeating a seeded request repeats its samples. The
+random draws never depend on the rest of the batch; the logits do, in the
+last bits, with the batch's shape and shared prefix: in float32 samples were
+identical across batch compositions, in bfloat16 they may drift apart.
 """
 
 from __future__ import annotations
