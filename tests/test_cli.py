@@ -130,3 +130,10 @@ def test_convert_packaged_gguf_to_a_loadable_checkpoint(cli, tmp_path, smollm2):
     assert model.config.num_hidden_layers == 30
     again = cli("convert", smollm2, target)
     assert again.exit_code == 2 and "not empty" in again.stderr
+
+
+def test_misspelt_trainer_option_fails_at_validate_not_after_sampling(cli, write_recipe):
+    outcome = cli("validate", write_recipe(GOOD), "--set", "trainer.options.learnig_rate=0.1")
+    assert outcome.exit_code == 2
+    assert "trainer.options.learnig_rate: unknown key" in outcome.stderr
+    assert "Traceback" not in outcome.stderr

@@ -19,7 +19,7 @@ from reasonloop.core.accounting import compute_ledger, total_tokens
 from reasonloop.core.context import IterationContext, RunContext
 from reasonloop.core.evaluation import evaluate_stage
 from reasonloop.core.hooks import Hooks
-from reasonloop.core.plugins import Registry, describe_plugins, make_plugin_manager
+from reasonloop.core.plugins import Registry, build_checked, describe_plugins, make_plugin_manager
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import Recipe
 from reasonloop.core.records import Problem, Sample, TrainingExample
@@ -65,6 +65,11 @@ def build_run_context(
     for split in ("train", "eval"):
         for i, spec in enumerate(getattr(recipe.data, split)):
             _known(run.datasets, spec.name, f"data.{split}.{i}.name")
+    # Trainers only validate their options when built, which is cheap: do it
+    # now so a misspelt option fails before hours of sampling, not after.
+    build_checked(
+        run.trainers.get(recipe.trainer.name), "trainer.options", dict(recipe.trainer.options)
+    )
     return run
 
 

@@ -19,13 +19,15 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
+from pydantic import ValidationError
 
 from reasonloop.core import hookspecs
-from reasonloop.errors import PluginError, UsageError
+from reasonloop.errors import PluginError, RecipeError, UsageError
 
 __all__ = [
     "BUILTIN_PLUGINS",
     "Registry",
+    "build_checked",
     "describe_plugins",
     "make_plugin_manager",
 ]
@@ -176,3 +178,18 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def build_checked(factory: Callable[..., Any], key: str, *args: Any) -> Any:
+    """Call a plugin factory; turn its option errors into a RecipeError on ``key``."""
+    try:
+        return factory(*args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{key}.{'.'.join(str(p) for p in e['loc'])}: "
+            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors()
+        )
+        raise RecipeError(problems) from None
+    except TypeError as exc:
+        raise RecipeError(f"{key}: {exc}") from None

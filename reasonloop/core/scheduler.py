@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasonloop.core.context import IterationContext, RoundContext
+from reasonloop.core.plugins import build_checked
 from reasonloop.core.progress import StageTask
 from reasonloop.core.records import Request, Sample, Verdict, stable_id
 from reasonloop.core.rundir import JsonlLog
@@ -43,7 +44,9 @@ class BackendPool:
             factory = self.run.backends.get(cfg.backend)
             options = {**cfg.backend_options, "defaults": cfg.sampling}
             self.run.progress.event(f"loading {cfg.backend} backend for {role}: {model}")
-            self._live[key] = factory(model, options)
+            self._live[key] = build_checked(
+                factory, f"roles.{role}.backend_options", model, options
+            )
         return self._live[key]
 
     def close_all(self) -> None:

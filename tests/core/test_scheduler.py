@@ -196,3 +196,14 @@ def test_bad_requests_are_named(tmp_path):
     _, scheduler = make_stage(tmp_path, [], [Twice()])
     with pytest.raises(PluginError, match="two requests with id"):
         scheduler.run_rounds(JsonlLog(tmp_path / "t.jsonl", Sample), 2, Task())
+
+
+def test_bad_backend_options_name_the_recipe_key(tmp_path):
+    from reasonloop.core.plugins import build_checked
+    from reasonloop.errors import RecipeError
+
+    def factory(model, options):
+        raise TypeError("__init__() got an unexpected keyword argument 'batchsize'")
+
+    with pytest.raises(RecipeError, match=r"roles\.actor\.backend_options: .*'batchsize'"):
+        build_checked(factory, "roles.actor.backend_options", "m", {"batchsize": 3})
