@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from reasonloop.core.records import Message, Problem, Request, Sample, SamplingParams, stable_id
+from reasonloop.errors import UsageError
 
 if TYPE_CHECKING:
     import pluggy
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from reasonloop.core.hooks import Hooks
     from reasonloop.core.plugins import Registry
     from reasonloop.core.progress import RunProgress
-    from reasonloop.core.recipe import Recipe
+    from reasonloop.core.recipe import Recipe, RoleConfig
     from reasonloop.core.rundir import RunDirectory
 
 __all__ = ["IterationContext", "RoundContext", "RunContext"]
@@ -38,10 +39,33 @@ class RunContext:
     datasets: Registry
     progress: RunProgress
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reasonloop"))
+    #: Roles the recipe may leave out, and the role each one copies.
+    role_defaults: dict[str, str] = field(default_factory=dict)
 
     def plugin_settings(self, name: str) -> dict[str, Any] | None:
         """The recipe's settings for plugin ``name``; ``None`` when not listed."""
         return self.recipe.plugins.settings.get(name)
+
+    def default_role(self, role: str, like: str = "actor") -> None:
+        """Let the recipe leave ``role`` out: it then uses ``like``'s configuration.
+
+        A plugin that asks a helper role (``critic``, ``teacher``) calls this
+        in :func:`reasonloop_run_start`, so the role runs on the actor's
+        backend and base model unless the recipe configures it.
+        """
+        self.role_defaults.setdefault(role, like)
+
+    def role_config(self, role: str) -> RoleConfig:
+        """The configuration of ``role``: the recipe's, or the role it defaults to."""
+        roles = self.recipe.roles
+        if role in roles:
+            return roles[role]
+        if role in self.role_defaults and self.role_defaults[role] in roles:
+            return roles[self.role_defaults[role]]
+        raise UsageError(
+            f"role {role!r} is not defined in the recipe (roles: {', '.join(roles)}); "
+            f"add roles.{role} with a backend and model"
+        )
 
     def problem_messages(self, problem: Problem, text: str | None = None) -> list[Message]:
         """The actor's messages for a problem: system prompt (if set) and user turn.
@@ -153,7 +177,8 @@ class RoundContext:
         if params.seed is None:
             # Each request gets its own seed, derived from the role's seed (or
             # the recipe's), so resampling is reproducible request by request.
-            base = self.recipe.roles[role].sampling.seed if role in self.recipe.roles else None
+            known = role in self.recipe.roles or role in self.run.role_defaults
+            base = self.run.role_config(role).sampling.seed if known else None
             base = self.recipe.seed if base is None else base
             params.seed = int(stable_id(base, rid, length=8), 16) % (2**31)
         return Request(

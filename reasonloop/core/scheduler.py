@@ -34,13 +34,13 @@ class BackendPool:
         self._live: dict[str, Any] = {}
 
     def _key(self, role: str, model: str) -> str:
-        cfg = self.run.recipe.roles[role]
+        cfg = self.run.role_config(role)
         return json.dumps([cfg.backend, model, cfg.backend_options], sort_keys=True, default=str)
 
     def get(self, role: str, model: str) -> Any:
         key = self._key(role, model)
         if key not in self._live:
-            cfg = self.run.recipe.roles[role]
+            cfg = self.run.role_config(role)
             factory = self.run.backends.get(cfg.backend)
             options = {**cfg.backend_options, "defaults": cfg.sampling}
             self.run.progress.event(f"loading {cfg.backend} backend for {role}: {model}")
@@ -113,11 +113,10 @@ class RoundScheduler:
     def _check(self, requests: list[Request]) -> list[Request]:
         seen: set[str] = set()
         for r in requests:
-            if r.role not in self.run.recipe.roles:
-                raise UsageError(
-                    f"plugin {r.plugin!r} asked role {r.role!r}, which the recipe does not "
-                    f"define (roles: {', '.join(self.run.recipe.roles)})"
-                )
+            try:
+                self.run.role_config(r.role)
+            except UsageError as exc:
+                raise UsageError(f"plugin {r.plugin!r} asked role {r.role!r}: {exc}") from None
             if r.problem_id not in self.problems:
                 raise PluginError(f"plugin {r.plugin!r} asked about unknown problem {r.problem_id}")
             if r.id in seen:
@@ -133,7 +132,8 @@ class RoundScheduler:
             by_role[r.role].append(r)
         out: list[Sample] = []
         for role, group in by_role.items():
-            backend = self.backends.get(role, self.stage.models[role])
+            model = self.stage.models.get(role) or self.run.role_config(role).model
+            backend = self.backends.get(role, model)
             for start in range(0, len(group), self.chunk_size):
                 chunk = group[start : start + self.chunk_size]
                 out.extend(self._generate_chunk(backend, chunk, log, task))

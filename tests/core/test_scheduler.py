@@ -207,3 +207,27 @@ def test_bad_backend_options_name_the_recipe_key(tmp_path):
 
     with pytest.raises(RecipeError, match=r"roles\.actor\.backend_options: .*'batchsize'"):
         build_checked(factory, "roles.actor.backend_options", "m", {"batchsize": 3})
+
+
+def test_a_plugin_can_default_a_helper_role_to_the_actor(tmp_path):
+    class AskTeacher:
+        @hookimpl
+        def reasonloop_round_requests(self, ctx):
+            if ctx.round > 0:
+                return None
+            p = ctx.problems[0]
+            msg = [Message(role="user", content="x")]
+            return [ctx.request(p, msg, role="teacher", plugin="teach")]
+
+    calls: list[tuple[str, int]] = []
+    stage, scheduler = make_stage(tmp_path, calls, [AskTeacher()])
+    with pytest.raises(UsageError, match="role 'teacher' is not defined in the recipe"):
+        scheduler.run_rounds(JsonlLog(tmp_path / "a.jsonl", Sample), 2, Task())
+
+    stage.run.default_role("teacher")
+    samples = scheduler.run_rounds(JsonlLog(tmp_path / "b.jsonl", Sample), 2, Task())
+    teacher = [s for s in samples if s.request.role == "teacher"]
+    assert len(teacher) == 1
+    # The teacher ran on the actor's backend and model: one backend, shared.
+    assert ("actor", 1) in calls
+    assert stage.run.role_config("teacher") is stage.run.recipe.roles["actor"]
