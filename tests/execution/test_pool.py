@@ -92,7 +92,7 @@ def test_trace_records_blocks_with_variables(pool):
     assert [b["state"]["s"] for b in blocks[1:3]] == ["3", "6"]
     assert blocks[-1]["returned"] == "6"
     text = format_trace(trace, "total([1, 2, 3])")
-    assert "[Block 0] in total, lines 2-3" in text and "s = 6" in text
+    assert "[Block 0] in total, lines 2-4" in text and "s = 6" in text
     assert "expected" not in text.lower()
 
 
