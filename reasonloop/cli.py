@@ -190,8 +190,10 @@ def eval_(
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="JSON lines with id, completion, answer.")],
-    domain: Annotated[str, typer.Option(help="math")] = "math",
+    file: Annotated[
+        Path, typer.Argument(help="JSON lines: id, completion and answer (math) or tests (code).")
+    ],
+    domain: Annotated[str, typer.Option(help="math or code")] = "math",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write rows here.")] = None,
 ) -> None:
     """Verify completions in a JSON-lines file; print or write one verdict per row."""

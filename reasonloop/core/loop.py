@@ -33,6 +33,7 @@ from reasonloop.core.rundir import (
     write_records,
 )
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
+from reasonloop.core.verification import DomainVerifiers
 from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
@@ -61,6 +62,8 @@ def build_run_context(
     for role, cfg in recipe.roles.items():
         _known(run.backends, cfg.backend, f"roles.{role}.backend")
     _known(run.verifiers, recipe.verifier.name, "verifier.name")
+    for domain, chosen in recipe.verifier.domains.items():
+        _known(run.verifiers, chosen.name, f"verifier.domains.{domain}.name")
     _known(run.trainers, recipe.trainer.name, "trainer.name")
     for split in ("train", "eval"):
         for i, spec in enumerate(getattr(recipe.data, split)):
@@ -108,8 +111,7 @@ class Loop:
     @property
     def verifier(self) -> Any:
         if self._verifier is None:
-            factory = self.run.verifiers.get(self.recipe.verifier.name)
-            self._verifier = factory(dict(self.recipe.verifier.options))
+            self._verifier = DomainVerifiers(self.run)
         return self._verifier
 
     # -- problems --------------------------------------------------------------

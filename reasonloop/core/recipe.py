@@ -21,6 +21,7 @@ from reasonloop.errors import RecipeError
 __all__ = [
     "RECIPE_VERSION",
     "DataConfig",
+    "DomainVerifierConfig",
     "EvalConfig",
     "Recipe",
     "RoleConfig",
@@ -84,9 +85,32 @@ class SamplingConfig(Section):
     chunk_size: int = Field(default=256, ge=1)
 
 
+class DomainVerifierConfig(Section):
+    """The verifier for one problem domain."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class VerifierConfig(Section):
+    """How samples are verified: one verifier per problem domain."""
+
+    #: The verifier for problems whose domain has no entry in ``domains``.
     name: str = "math"
     options: dict[str, Any] = Field(default_factory=dict)
+    #: A verifier per problem domain, taking precedence over ``name``; by
+    #: default code problems are run by the ``code`` verifier (the execution
+    #: pool). Setting this mapping replaces the default.
+    domains: dict[str, DomainVerifierConfig] = Field(
+        default_factory=lambda: {"code": DomainVerifierConfig(name="code")}
+    )
+
+    def for_domain(self, domain: str) -> tuple[str, dict[str, Any], str]:
+        """(verifier name, options, recipe key) for problems of ``domain``."""
+        if domain in self.domains:
+            chosen = self.domains[domain]
+            return chosen.name, chosen.options, f"verifier.domains.{domain}"
+        return self.name, self.options, "verifier"
 
 
 class SelectionConfig(Section):

@@ -111,8 +111,9 @@ def run_job(job: dict[str, Any], nonce: str, marker_fd: int) -> NoReturn:
                     frames.append({"file": f.filename, "line": n, "code": code})
         except BaseException:
             pass
+        name = type_(exc).__name__
         return {
-            "exception": f"{type_(exc).__name__}: {message}"[:_TEXT_LIMIT],
+            "exception": (f"{name}: {message}" if message else name)[:_TEXT_LIMIT],
             "frames": frames,
         }
 

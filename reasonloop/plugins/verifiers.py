@@ -37,6 +37,14 @@ class MathAnswerVerifier:
         self._math.close()
 
 
+def code_verifier(options: dict[str, Any]) -> Any:
+    """The ``code`` verifier: programs run with their tests in the execution pool."""
+    from reasonloop.verifiers.code import CodeVerifier
+
+    return CodeVerifier(options)
+
+
 @hookimpl
 def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("math", MathAnswerVerifier)
+    register("code", code_verifier)

@@ -15,13 +15,17 @@ from reasonloop.errors import UsageError
 
 __all__ = ["verify_file"]
 
-REQUIRED = {"math": ("id", "completion", "answer")}
+REQUIRED = {"math": ("id", "completion", "answer"), "code": ("id", "completion")}
 
 
 def verify_file(path: Path, domain: str, output: Path | None, console: Console) -> Counter[str]:
     """Verify every row of ``path``; write result rows to ``output`` or stdout.
 
-    A malformed line is reported with its line number and gets an ``error``
+    Math rows need ``id``, ``completion`` and ``answer``. Code rows need
+    ``id``, ``completion`` and either ``tests`` (asserts run after the
+    program) or HumanEval's ``test`` and ``entry_point`` (``prompt`` too when
+    completions continue it); their result rows add ``evidence``. A
+    malformed line is reported with its line number and gets an ``error``
     row when it has an id; every other row still gets its verdict.
     """
     if domain not in REQUIRED:
@@ -41,6 +45,12 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
             missing = [k for k in REQUIRED[domain] if k not in row]
+            if (
+                domain == "code"
+                and "tests" not in row
+                and not ("test" in row and "entry_point" in row)
+            ):
+                missing.append("tests (or test and entry_point)")
             if missing:
                 raise ValueError(f"missing field(s) {', '.join(missing)}")
         except ValueError as exc:
@@ -55,21 +65,9 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
             }
             continue
         items.append((number, row))
-    from reasonloop.plugins.verifiers import MathAnswerVerifier
-
-    verifier = MathAnswerVerifier({})
+    verifier = _verifier(domain)
     try:
-        checked = verifier.verify(
-            [
-                (
-                    Problem(
-                        id=str(r["id"]), prompt="", reference=Reference(answer=str(r["answer"]))
-                    ),
-                    str(r["completion"]),
-                )
-                for _, r in items
-            ]
-        )
+        checked = verifier.verify([(_problem(domain, r), str(r["completion"])) for _, r in items])
     finally:
         verifier.close()
     for (number, row), res in zip(items, checked, strict=True):
@@ -79,6 +77,8 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
             "verdict": res.verdict.value,
             "extracted": res.extracted,
         }
+        if domain == "code":
+            results[number]["evidence"] = res.evidence
     text = "".join(json.dumps(results[n]) + "\n" for n in sorted(results))
     if output is None:
         sys.stdout.write(text)
@@ -87,3 +87,29 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
 
         atomic_write_text(output, text)
     return Counter(r["verdict"] for r in results.values())
+
+
+def _verifier(domain: str) -> Any:
+    if domain == "code":
+        from reasonloop.verifiers.code import CodeVerifier
+
+        return CodeVerifier()
+    from reasonloop.plugins.verifiers import MathAnswerVerifier
+
+    return MathAnswerVerifier({})
+
+
+def _problem(domain: str, row: dict[str, Any]) -> Problem:
+    if domain == "math":
+        return Problem(id=str(row["id"]), prompt="", reference=Reference(answer=str(row["answer"])))
+    if "tests" in row:
+        reference = Reference(tests=str(row["tests"]), entry_point=None)
+    else:
+        reference = Reference(tests=str(row["test"]), entry_point=str(row["entry_point"]))
+    return Problem(
+        id=str(row["id"]),
+        domain="code",
+        prompt=str(row.get("prompt") or ""),
+        reference=reference,
+        metadata={"entry_point": row["entry_point"]} if "entry_point" in row else {},
+    )
