@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from reasonloop.core.records import Problem, Reference, Verdict
 from reasonloop.core.recipe import recipe_from_dict
+from reasonloop.core.records import Problem, Reference, Verdict
 from reasonloop.verifiers.code import (
     CodeVerifier,
     build_program,
