@@ -234,6 +234,54 @@ def convert(
 
 
 @app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A checkpoint, .gguf file or pkg:PACKAGE/FILE.")],
+    backend: Annotated[str, typer.Option(help="The backend that generates.")] = "transformers",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8000,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="A backend option: key=value (YAML value)."),
+    ] = None,
+    served_name: Annotated[
+        str | None, typer.Option(help="The model name clients send; default MODEL.")
+    ] = None,
+    max_batch: Annotated[int, typer.Option(help="Requests per batched call.")] = 64,
+    max_pending: Annotated[int, typer.Option(help="Waiting requests before answering 429.")] = 1024,
+) -> None:
+    """Serve a model over an OpenAI-compatible API (chat and completions)."""
+    from reasonloop.core.plugins import Registry, build_checked, make_plugin_manager
+    from reasonloop.serving import ModelServer
+
+    options: dict[str, Any] = {}
+    for item in option or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {item!r}: expected key=value")
+        options[key] = yaml.safe_load(raw) if raw else ""
+    registry = Registry.collect(make_plugin_manager(), "reasonloop_register_backends", "backend")
+    engine = build_checked(registry.get(backend), "--option", model, options)
+    try:
+        server = ModelServer(
+            engine,
+            served_name or model,
+            host=host,
+            port=port,
+            max_batch=max_batch,
+            max_pending=max_pending,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    err.print(f"serving {served_name or model} on {server.url}", soft_wrap=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+
+
+@app.command()
 def plugins() -> None:
     """List plugins, their versions and the hooks each implements."""
     from reasonloop.core.plugins import describe_plugins, make_plugin_manager

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from reasonloop.core.records import Completion, Request
+from reasonloop.core.records import Completion, Request, SamplingParams
 
-__all__ = ["Backend", "BackendFactory", "ProgressCallback"]
+__all__ = ["Backend", "BackendFactory", "ProgressCallback", "with_defaults"]
 
 #: Called by a backend after each finished chunk with the number of
 #: completions and completion tokens it just produced.
@@ -40,3 +40,9 @@ class Backend(Protocol):
 #: ``backend_options`` from the recipe plus its sampling defaults under
 #: ``"defaults"``.
 BackendFactory = Callable[[str, dict[str, Any]], Backend]
+
+
+def with_defaults(params: SamplingParams, defaults: SamplingParams) -> SamplingParams:
+    """Fill the ``None`` fields of a request's ``params`` from the role's ``defaults``."""
+    filled = {k: getattr(defaults, k) if v is None else v for k, v in params.model_dump().items()}
+    return SamplingParams(**filled)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasonloop.backends.base import ProgressCallback
+from reasonloop.backends.base import ProgressCallback, with_defaults
 from reasonloop.backends.batch_decoding import BatchDecoder, DecodeJob
 from reasonloop.backends.decode_attention import ATTENTION_NAME, use_decode_attention
 from reasonloop.backends.hf_models import import_torch, load_causal_lm, load_tokenizer
@@ -150,6 +150,11 @@ class TransformersBackend:
 
     def prompt_ids(self, request: Request) -> list[int]:
         """Return the token ids the model sees for ``request`` (template plus prefill)."""
+        if not request.messages:
+            # No messages: a raw text completion of the prefill (the
+            # completions endpoint of ``reasonloop serve``).
+            text = request.prefill or ""
+            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         text = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
@@ -158,7 +163,7 @@ class TransformersBackend:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _job(self, request: Request) -> DecodeJob:
-        params = _merged(request.sampling, self.defaults)
+        params = with_defaults(request.sampling, self.defaults)
         temperature = params.temperature or 0.0
         top_p = params.top_p if params.top_p is not None else 1.0
         if params.seed is not None:
@@ -177,12 +182,6 @@ class TransformersBackend:
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
-
-
-def _merged(params: SamplingParams, defaults: SamplingParams) -> SamplingParams:
-    """Fill the ``None`` fields of ``params`` from ``defaults``."""
-    filled = {k: getattr(defaults, k) if v is None else v for k, v in params.model_dump().items()}
-    return SamplingParams(**filled)
 
 
 def _eos_ids(tokenizer: Any, model: Any) -> set[int]:

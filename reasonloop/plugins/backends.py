@@ -17,6 +17,16 @@ def transformers_backend(model: str, options: dict[str, Any]) -> Any:
     return TransformersBackend(model, defaults=defaults, **options)
 
 
+def openai_backend(model: str, options: dict[str, Any]) -> Any:
+    """Any OpenAI-compatible server (vLLM, SGLang, llama.cpp, ``reasonloop serve``, APIs)."""
+    from reasonloop.backends.openai_backend import OpenAIBackend
+
+    options = dict(options)
+    defaults = options.pop("defaults", None)
+    return OpenAIBackend(model, defaults=defaults, **options)
+
+
 @hookimpl
 def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("transformers", transformers_backend)
+    register("openai", openai_backend)
