@@ -7,7 +7,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from reasonloop.core.records import Completion, Request, SamplingParams
 
-__all__ = ["Backend", "BackendFactory", "ProgressCallback", "with_defaults"]
+__all__ = [
+    "Backend",
+    "BackendFactory",
+    "ProgressCallback",
+    "greedy_copies",
+    "with_defaults",
+]
 
 #: Called by a backend after each finished chunk with the number of
 #: completions and completion tokens it just produced.
@@ -46,3 +52,14 @@ def with_defaults(params: SamplingParams, defaults: SamplingParams) -> SamplingP
     """Fill the ``None`` fields of a request's ``params`` from the role's ``defaults``."""
     filled = {k: getattr(defaults, k) if v is None else v for k, v in params.model_dump().items()}
     return SamplingParams(**filled)
+
+
+def greedy_copies(completion: Completion, n: int) -> list[Completion]:
+    """``n`` greedy samples: the one decoded completion, then free copies of it.
+
+    Greedy decoding gives the same text every time, and engines such as vLLM
+    refuse ``n > 1`` at temperature 0. The copies carry no tokens, since
+    nothing was generated for them.
+    """
+    copy = completion.model_copy(update={"prompt_tokens": 0, "completion_tokens": 0})
+    return [completion] + [copy.model_copy() for _ in range(n - 1)]

@@ -11,7 +11,8 @@ backend raises :class:`~reasonloop.errors.BackendError` naming the endpoints
 and the last error; the samples verified before that are already on disk and
 ``reasonloop resume`` continues once the server is back.
 
-``n`` samples per request are asked natively (one API call with ``n``) or by
+Greedy requests (temperature 0) are decoded once; ``n > 1`` of them get
+free copies. Otherwise ``n`` samples per request are asked natively (one API call with ``n``) or by
 fan-out (``n`` calls with seeds ``seed``, ``seed + 1``...), per ``n_mode``.
 Token counts come from the server's ``usage`` fields; with native ``n`` the
 completion tokens of the call are split over its choices in proportion to
@@ -30,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reasonloop.backends.base import ProgressCallback, with_defaults
+from reasonloop.backends.base import ProgressCallback, greedy_copies, with_defaults
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import BackendError
 
@@ -120,8 +121,10 @@ class OpenAIBackend:
         calls: list[_Call] = []
         for r in requests:
             params = with_defaults(r.sampling, self.defaults)
-            if self.options.n_mode == "native" or params.n == 1:
-                calls.append(_Call(r, params, params.n, params.seed))
+            if params.temperature == 0 or self.options.n_mode == "native" or params.n == 1:
+                calls.append(
+                    _Call(r, params, 1 if params.temperature == 0 else params.n, params.seed)
+                )
             else:
                 for i in range(params.n):
                     seed = None if params.seed is None else params.seed + i
@@ -131,6 +134,9 @@ class OpenAIBackend:
         out: dict[str, list[Completion]] = {r.id: [] for r in requests}
         for c in sorted(calls, key=lambda c: c.first):
             out[c.request.id].extend(c.completions)
+        for c in calls:
+            if c.params.temperature == 0 and c.params.n > 1:
+                out[c.request.id] = greedy_copies(c.completions[0], c.params.n)
         return [out[r.id] for r in requests]
 
     def close(self) -> None:

