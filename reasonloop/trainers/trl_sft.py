@@ -83,6 +83,14 @@ class TrlSftOptions(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     gradient_checkpointing: bool = False
     logging_steps: int = Field(default=10, ge=1)
+    #: More than 1 trains in that many processes under ``accelerate launch``
+    #: (one per GPU; on a machine without GPUs, CPU processes with gloo).
+    num_processes: int = Field(default=1, ge=1)
+    #: An accelerate config file (DeepSpeed and FSDP set-ups included); when
+    #: given, training always runs under ``accelerate launch`` with it.
+    accelerate_config: str | None = None
+    #: Extra ``accelerate launch`` arguments, e.g. ``["--gpu_ids", "0,1"]``.
+    launch_args: list[str] = Field(default_factory=list)
     #: Passed to ``trl.SFTConfig`` last, so it overrides everything above.
     extra_args: dict[str, Any] = Field(default_factory=dict)
 
@@ -112,6 +120,16 @@ class TrlSftTrainer:
         rows = _read_rows(Path(data_path))
         if not rows:
             return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
+        if opts.num_processes > 1 or opts.accelerate_config:
+            from reasonloop.trainers.trl_sft_launch import train_in_processes
+
+            if opts.accelerate_config and not Path(opts.accelerate_config).is_file():
+                raise UsageError(
+                    f"trainer.options.accelerate_config: {opts.accelerate_config} is not a file"
+                )
+            return train_in_processes(
+                opts.model_dump(), Path(data_path), base_model, Path(output_dir), on_progress
+            )
         torch, transformers, trl = _import_training_stack(opts.method)
         transformers.set_seed(opts.seed)  # before the LoRA weights are initialised
 
@@ -152,7 +170,7 @@ class TrlSftTrainer:
         start = time.perf_counter()
         output = trainer.train()
         seconds = time.perf_counter() - start
-        result = _save(trainer.model, tokenizer, Path(output_dir), opts.method)
+        result = _save_from(trainer, tokenizer, Path(output_dir), opts.method)
         result.metrics.update(
             train_loss=round(float(output.training_loss), 6),
             steps=int(output.global_step),
@@ -164,6 +182,7 @@ class TrlSftTrainer:
             method=opts.method,
             dtype="bfloat16" if bf16 else "float32",
             learning_rate=opts.resolved_learning_rate(),
+            processes=int(trainer.accelerator.num_processes),
         )
         # The trained object is not reused: generating with it is slower than
         # with a fresh load, and it holds optimizer state worth gigabytes.
@@ -364,6 +383,28 @@ def _callbacks(on_progress: TrainProgress | None, transformers: Any) -> list[Any
             logger.info("step %d/%d: %s", state.global_step, state.max_steps, logs)
 
     return [ProgressReport()]
+
+
+def _save_from(trainer: Any, tokenizer: Any, output_dir: Path, method: str) -> TrainResult:
+    """Save the trained model; with several processes, once, from the main one."""
+    accelerator = trainer.accelerator
+    if accelerator.num_processes == 1:
+        return _save(trainer.model, tokenizer, output_dir, method)
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        # Sharded weights: every process takes part in gathering them.
+        trainer.save_model(str(output_dir / "model"))
+        if accelerator.is_main_process:
+            tokenizer.save_pretrained(str(output_dir / "model"))
+        accelerator.wait_for_everyone()
+        return TrainResult(model_path=str(output_dir / "model"))
+    result = None
+    if accelerator.is_main_process:
+        result = _save(accelerator.unwrap_model(trainer.model), tokenizer, output_dir, method)
+    accelerator.wait_for_everyone()
+    if result is None:
+        adapter = str(output_dir / "adapter") if method == "lora" else None
+        result = TrainResult(model_path=str(output_dir / "model"), adapter_path=adapter)
+    return result
 
 
 def _save(model: Any, tokenizer: Any, output_dir: Path, method: str) -> TrainResult:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from reasonloop.backends.hf_models import load_causal_lm, load_tokenizer
-from reasonloop.errors import UsageError
+from reasonloop.errors import ReasonloopError, UsageError
 from reasonloop.trainers.base import Trainer, TrainResult
 from reasonloop.trainers.trl_sft import TrlSftOptions, TrlSftTrainer, tokenize_row
 
@@ -277,3 +277,47 @@ def test_shuffle_false_keeps_the_data_order(
     TrlSftTrainer({**options, "epochs": 1, "seed": 1}).train(data, MODEL, tmp_path / "b")
     assert sorted(seen) == sorted(order)
     assert seen != order
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch(tmp_path: Path, tokenizer: Any) -> None:
+    # No GPU here: accelerate's launcher starts two CPU processes (gloo).
+    rows = arithmetic_rows(16)
+    data = write_rows(tmp_path / "train.jsonl", rows)
+    progress: list[tuple[int, int]] = []
+    trainer = TrlSftTrainer(
+        {
+            "num_processes": 2,
+            "epochs": 2,
+            "batch_size": 4,
+            "learning_rate": 1e-4,
+            "max_length": 128,
+            "dtype": "float32",
+            "logging_steps": 1,
+        }
+    )
+    result = trainer.train(data, MODEL, tmp_path / "out", lambda d, t: progress.append((d, t)))
+
+    assert result.metrics["processes"] == 2
+    # 16 rows, 4 per process and step, 2 processes: 2 steps per epoch.
+    assert result.metrics["steps"] == 4
+    assert progress[-1] == (4, 4)
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert "accelerate.commands.launch" in log and "--num_processes 2" in log
+    trained = load_causal_lm(result.model_path)
+    base = load_causal_lm(MODEL)
+    assert weights_differ(base, trained)
+    assert mean_completion_nll(trained, tokenizer, rows) < mean_completion_nll(
+        base, tokenizer, rows
+    )
+
+
+def test_a_failing_launch_is_an_error_with_the_log(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "train.jsonl", arithmetic_rows(2))
+    trainer = TrlSftTrainer({"num_processes": 2, "launch_args": ["--no-such-flag"]})
+    with pytest.raises(ReasonloopError, match=r"multi-process training failed \(exit code") as info:
+        trainer.train(data, MODEL, tmp_path / "out")
+    assert "no-such-flag" in str(info.value)
+    missing = TrlSftTrainer({"accelerate_config": str(tmp_path / "nope.yaml")})
+    with pytest.raises(UsageError, match=r"accelerate_config: .*nope\.yaml is not a file"):
+        missing.train(data, MODEL, tmp_path / "out2")

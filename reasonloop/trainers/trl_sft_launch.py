@@ -1,0 +1,166 @@
+"""Multi-process ``trl-sft`` training through ``accelerate launch``.
+
+When a recipe asks for more than one process (``trainer.options.num_processes``)
+or names an accelerate, DeepSpeed or FSDP config file
+(``trainer.options.accelerate_config``), the trainer runs this module under
+``accelerate launch`` as a subprocess, so multi-GPU training uses the engines
+users already trust. Every process trains; the main one reports progress on
+stdout (``reasonloop-progress STEP TOTAL``) and writes ``result.json``.
+Without a config file the processes are started with accelerate's
+multi-GPU launcher (torchrun); on a machine without GPUs they train on the
+CPU with the gloo backend, which is how the tests run it.
+
+    python -m reasonloop.trainers.trl_sft_launch --data D --base M --output O --options JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from reasonloop.errors import ReasonloopError
+from reasonloop.trainers.base import TrainProgress, TrainResult
+
+__all__ = ["launch_command", "train_in_processes"]
+
+PROGRESS = "reasonloop-progress"
+_LAUNCH_KEYS = ("num_processes", "accelerate_config", "launch_args")
+
+
+def launch_command(
+    options: dict[str, Any], data: Path, base_model: str, output_dir: Path
+) -> list[str]:
+    """The ``accelerate launch`` command line for these trainer options."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    config = options.get("accelerate_config")
+    if config:
+        cmd += ["--config_file", str(config)]
+        if options.get("num_processes", 1) > 1:
+            cmd += ["--num_processes", str(options["num_processes"])]
+    else:
+        cmd += [
+            "--multi_gpu",
+            "--num_processes",
+            str(options["num_processes"]),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",  # the trainer's own dtype option decides
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(_free_port()),
+        ]
+    cmd += [str(a) for a in options.get("launch_args", [])]
+    inner = {k: v for k, v in options.items() if k not in _LAUNCH_KEYS}
+    cmd += [
+        "-m",
+        "reasonloop.trainers.trl_sft_launch",
+        "--data",
+        str(data),
+        "--base",
+        base_model,
+        "--output",
+        str(output_dir),
+        "--options",
+        json.dumps(inner),
+    ]
+    return cmd
+
+
+def train_in_processes(
+    options: dict[str, Any],
+    data: Path,
+    base_model: str,
+    output_dir: Path,
+    on_progress: TrainProgress | None = None,
+) -> TrainResult:
+    """Run the training under ``accelerate launch`` and return its result."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result_path = output_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    log_path = output_dir / "train.log"
+    cmd = launch_command(options, data, base_model, output_dir)
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    tail: deque[str] = deque(maxlen=40)
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=env,
+                start_new_session=True,  # one group: a kill takes every rank
+            )
+        except OSError as exc:
+            raise ReasonloopError(f"cannot start accelerate launch: {exc}") from exc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line)
+                if line.startswith(PROGRESS) and on_progress is not None:
+                    _, step, total = line.split()
+                    on_progress(int(step), int(total))
+            code = proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    if code != 0 or not result_path.exists():
+        raise ReasonloopError(
+            f"multi-process training failed (exit code {code}); log: {log_path}\n"
+            + "".join(tail).rstrip()
+        )
+    return TrainResult.model_validate_json(result_path.read_text())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="One process of a multi-process trl-sft run.")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--options", required=True, help="trainer options as JSON")
+    args = parser.parse_args(argv)
+
+    from reasonloop.trainers.trl_sft import TrlSftTrainer
+
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    lock = threading.Lock()
+
+    def report(step: int, total: int) -> None:
+        if main_process:
+            with lock:
+                print(f"{PROGRESS} {step} {total}", flush=True)
+
+    trainer = TrlSftTrainer(json.loads(args.options))
+    result = trainer.train(args.data, args.base, args.output, on_progress=report)
+    if main_process:
+        path = args.output / "result.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(result.model_dump_json())
+        tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()
