@@ -26,6 +26,7 @@ import json
 import os
 import reprlib
 import sys
+import threading
 import traceback
 from typing import Any, NoReturn
 
@@ -38,12 +39,23 @@ DETAIL_EXPECTED = "__reasonloop_expected__"
 _TEXT_LIMIT = 600
 
 
+# CPython 3.11's AST constructor keeps a global recursion counter that
+# concurrent ast.parse calls corrupt ("AST constructor recursion depth
+# mismatch"); the pool prepares jobs from several threads.
+_AST_LOCK = threading.Lock()
+
+
 def prepare_test(source: str) -> tuple[str, bool]:
     """Rewrite a test whose last statement is ``assert A == B`` to keep A and B.
 
     Returns the source to run and whether the actual and expected values will
     be available after a failure (for feedback that shows them).
     """
+    with _AST_LOCK:
+        return _prepare_test(source)
+
+
+def _prepare_test(source: str) -> tuple[str, bool]:
     try:
         tree = ast.parse(source)
     except SyntaxError:

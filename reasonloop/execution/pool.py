@@ -91,7 +91,9 @@ class CodeExecutionPool:
 
     def run(self, job: Job) -> ExecutionResult:
         """Run one job and return the worker's account of it."""
-        wire = job.to_wire()
+        return self._run_wire(job, job.to_wire())
+
+    def _run_wire(self, job: Job, wire: dict[str, Any]) -> ExecutionResult:
         timeout = job.timeout or self.limits.timeout
         worker = self._acquire()
         began = time.monotonic()
@@ -112,8 +114,9 @@ class CodeExecutionPool:
         """Run jobs in parallel on every worker; results in the order of ``jobs``."""
         if len(jobs) <= 1:
             return [self.run(j) for j in jobs]
+        wires = [j.to_wire() for j in jobs]
         with ThreadPoolExecutor(max_workers=min(self.size, len(jobs))) as ex:
-            return list(ex.map(self.run, jobs))
+            return list(ex.map(self._run_wire, jobs, wires))
 
     # -- workers ---------------------------------------------------------------
 

@@ -34,10 +34,15 @@ from typing import Any, NoReturn
 from reasonloop.execution import syscalls
 from reasonloop.execution.limits import MIB, ExecutionLimits, SandboxOptions
 
-__all__ = ["enter_job", "kill_job", "kill_uid", "prepare_worker"]
+__all__ = ["BASE_ENVIRONMENT", "enter_job", "kill_job", "kill_uid", "prepare_worker"]
 
 _MAX_FD = 65536
-_PATH = "/usr/local/bin:/usr/bin:/bin"
+#: The environment of a job, plus HOME and TMPDIR (its own directory).
+BASE_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 
 
 def prepare_worker(options: SandboxOptions, slot: int) -> dict[str, Any]:
@@ -260,10 +265,9 @@ def enter_job(
             syscalls.landlock_restrict_writes(jobdir)
         if isolation["network"] == "seccomp":
             syscalls.install_socket_filter()
-        os.environ.clear()
-        os.environ.update(
-            HOME=jobdir, TMPDIR=jobdir, PATH=_PATH, LANG="C.UTF-8", PYTHONDONTWRITEBYTECODE="1"
-        )
+        # The worker's environment is already BASE_ENVIRONMENT.
+        os.environ["HOME"] = jobdir
+        os.environ["TMPDIR"] = jobdir
         tempfile.tempdir = jobdir
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):

@@ -121,9 +121,10 @@ def _is_tests(s: Sample) -> bool:
     return s.request.plugin == NAME and s.request.purpose == "tests"
 
 
-def state(run: RunContext) -> SelfDebugState | None:
+def state(run: RunContext | None) -> SelfDebugState | None:
     """This run's self-debugging state, or ``None`` when the plugin is not active."""
-    return run.pm.get_plugin(_STATE)
+    pm = getattr(run, "pm", None)
+    return pm.get_plugin(_STATE) if pm is not None else None
 
 
 def _settings(raw: Any) -> SelfDebugSettings:
@@ -135,6 +136,8 @@ def _settings(raw: Any) -> SelfDebugSettings:
 
 @hookimpl
 def reasonloop_run_start(run: RunContext) -> None:
+    if not hasattr(run, "plugin_settings"):
+        return  # a stand-in run without a recipe
     raw = run.plugin_settings(NAME)
     if raw is None or state(run) is not None:
         return
@@ -145,7 +148,7 @@ def reasonloop_run_start(run: RunContext) -> None:
 
 @hookimpl
 def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
-    st = state(ctx.run)
+    st = state(getattr(ctx, "run", None))
     if st is None or ctx.mode not in st.settings.stages:
         return None
     code_problems = [p for p in ctx.problems if p.domain == "code"]
@@ -259,7 +262,7 @@ def _trace_feedback(st: SelfDebugState, failing: list[tuple[Any, ExecutionResult
 def reasonloop_training_examples(
     problem: Problem, samples: list[Sample], ctx: IterationContext
 ) -> list[TrainingExample] | None:
-    st = state(ctx.run)
+    st = state(getattr(ctx, "run", None))
     if st is None:
         return None
     from reasonloop.verifiers.code import extract_code
@@ -304,7 +307,7 @@ def reasonloop_training_examples(
 def reasonloop_eval_metrics(
     problems: list[Problem], samples: list[Sample], ctx: IterationContext
 ) -> dict[str, Any] | None:
-    st = state(ctx.run)
+    st = state(getattr(ctx, "run", None))
     if st is None:
         return None
     from reasonloop.plugins.selfdebug_report import stage_metrics
@@ -316,5 +319,7 @@ def reasonloop_eval_metrics(
 def reasonloop_report_sections(run: RunContext) -> list[str] | None:
     from reasonloop.plugins.selfdebug_report import report_section
 
+    if getattr(run, "run_dir", None) is None:
+        return None
     section = report_section(run)
     return [section] if section else None
