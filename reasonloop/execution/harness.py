@@ -88,6 +88,7 @@ def run_job(job: dict[str, Any], nonce: str, marker_fd: int) -> NoReturn:
     # Bind now: after exec() the program may have replaced any of these.
     write, exit_, dumps = os.write, os._exit, json.dumps
     compile_, exec_, type_, len_, str_, isinstance_ = compile, exec, type, len, str, isinstance
+    syntax_error = SyntaxError
     enumerate_, format_tb = enumerate, traceback.extract_tb
     shorten = reprlib.Repr()
     shorten.maxstring = shorten.maxother = 200
@@ -121,6 +122,12 @@ def run_job(job: dict[str, Any], nonce: str, marker_fd: int) -> NoReturn:
                     n = f.lineno or 0
                     code = lines[n - 1].strip() if 0 < n <= len_(lines) else ""
                     frames.append({"file": f.filename, "line": n, "code": code})
+        except BaseException:
+            pass
+        try:
+            if isinstance_(exc, syntax_error) and exc.filename in sources:
+                code = (exc.text or "").strip()
+                frames.append({"file": exc.filename, "line": exc.lineno or 0, "code": code})
         except BaseException:
             pass
         name = type_(exc).__name__

@@ -52,7 +52,8 @@ class SandboxOptions(BaseModel):
     #: ``landlock``: no writes outside the job's directory; ``none``: only what
     #: the uid allows.
     filesystem: Literal["auto", "landlock", "none"] = "auto"
-    #: When the pool runs as root, job processes run as ``uid_base + worker
-    #: slot`` (a uid nothing else uses), so every process a job leaves can
-    #: be found and killed by uid. ``None`` keeps the caller's uid.
+    #: When the pool runs as root, each worker's jobs run under a uid of their
+    #: own, the first free one from ``uid_base`` (held with a lock file while
+    #: the worker lives), so every process a job leaves can be found and
+    #: killed by uid. ``None`` keeps the caller's uid.
     uid_base: int | None = Field(default=2_100_000_000, ge=1000)

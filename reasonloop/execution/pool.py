@@ -155,6 +155,12 @@ class CodeExecutionPool:
         with self._lock:
             return [w.proc.pid for w in self._all]
 
+    @property
+    def job_uids(self) -> list[int]:
+        """The uid each worker's jobs run under (empty when jobs keep the caller's)."""
+        with self._lock:
+            return [w.isolation["job_uid"] for w in self._all if w.isolation.get("job_uid")]
+
     def close(self) -> None:
         """Stop every worker; idle ones now, busy ones when their job returns."""
         self._closed = True

@@ -55,7 +55,7 @@ def prepare_worker(options: SandboxOptions, slot: int) -> dict[str, Any]:
         info["subreaper"] = False
         info["notes"].append(f"no child subreaper: {exc}")
     root = os.geteuid() == 0
-    uid = options.uid_base + slot if root and options.uid_base is not None else None
+    uid = _claim_uid(options.uid_base) if root and options.uid_base is not None else None
     info["job_uid"] = uid
     info["uid"] = f"per-worker uid {uid}" if uid is not None else f"unchanged ({os.geteuid()})"
     if uid is not None and not _python_readable_by(uid):
@@ -69,6 +69,41 @@ def prepare_worker(options: SandboxOptions, slot: int) -> dict[str, Any]:
     os.chmod(base, 0o711)  # the job's uid may enter its own directory, not list others
     info["base_dir"] = base
     return info
+
+
+#: Lock files that give each live worker on the host a uid of its own.
+UID_LOCKS = "/run/reasonloop-exec"
+_claimed: list[int] = []  # lock descriptors, held for the worker's lifetime
+
+
+def _claim_uid(base: int, span: int = 65536) -> int:
+    """Take the first uid from ``base`` that no other live worker on this host holds.
+
+    Each worker holds an exclusive lock on ``UID_LOCKS/<uid>`` while it lives
+    (the kernel drops it when the worker dies), so two pools, in one process
+    or in two, never give their jobs the same uid, and killing every process
+    of a job's uid can never reach another pool's job.
+    """
+    import fcntl
+
+    directory = (
+        UID_LOCKS
+        if os.access("/run", os.W_OK)
+        else os.path.join(tempfile.gettempdir(), "reasonloop-exec-uids")
+    )
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for uid in range(base, base + span):
+        fd = os.open(
+            os.path.join(directory, str(uid)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _claimed.append(fd)
+        return uid
+    raise OSError(f"no free job uid in {base}..{base + span - 1}")
 
 
 def _python_paths() -> list[str]:

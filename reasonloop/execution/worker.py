@@ -150,7 +150,7 @@ class Worker:
         self.base = self.isolation["base_dir"]
         self.jobs = 0
         if self.uid is not None:
-            sandbox.kill_uid(self.uid)  # whatever a replaced worker of this slot left
+            sandbox.kill_uid(self.uid)  # whatever a dead worker that held this uid left
         for name in PRELOAD:
             __import__(name)
         # A job's process starts from a copy of the worker; keep that copy cheap:

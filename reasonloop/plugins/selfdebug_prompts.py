@@ -8,7 +8,6 @@ from typing import Any
 
 from reasonloop.execution import ExecutionResult
 from reasonloop.execution.tracing import format_trace
-from reasonloop.verifiers.code import extract_code
 
 __all__ = [
     "call_in_test",
@@ -42,10 +41,13 @@ def write_tests_prompt(prompt: str, entry_point: str, k: int) -> str:
 
 
 def parse_tests(text: str, entry_point: str, k: int) -> list[str]:
-    """The first ``k`` distinct one-line asserts that parse and call ``entry_point``."""
-    code = extract_code(text, None)
+    """The first ``k`` distinct one-line asserts that parse and call ``entry_point``.
+
+    Asserts are taken from anywhere in the reply (every code block, an
+    indented assert in a function body, a line of prose), in order.
+    """
     found: list[str] = []
-    for raw in code.splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if not line.startswith("assert ") or line in found:
             continue
