@@ -28,7 +28,7 @@ from typing import Any
 from reasonloop.core.records import Verdict
 from reasonloop.execution.jobs import ExecutionResult, Job
 from reasonloop.execution.limits import ExecutionLimits, SandboxOptions
-from reasonloop.execution.worker import read_frame, write_frame
+from reasonloop.execution.streams import read_frame, write_frame
 
 __all__ = ["CodeExecutionPool", "WorkerFailed"]
 
