@@ -13,6 +13,7 @@ reported as ``error``, and the pool goes on serving.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import select
@@ -30,12 +31,24 @@ from reasonloop.execution.jobs import ExecutionResult, Job
 from reasonloop.execution.limits import ExecutionLimits, SandboxOptions
 from reasonloop.execution.streams import read_frame, write_frame
 
-__all__ = ["CodeExecutionPool", "WorkerFailed"]
+__all__ = ["CodeExecutionPool", "WorkerFailed", "describe_isolation"]
+
+log = logging.getLogger("reasonloop")
 
 #: Seconds a worker may take beyond a job's deadline to clean up and answer.
 GRACE = 10.0
 #: Seconds a new worker may take to start and report its isolation.
 STARTUP = 30.0
+
+
+def describe_isolation(isolation: dict[str, Any]) -> str:
+    """One line on what the jobs get on this host (for logs and the command line)."""
+    text = (
+        f"network: {isolation.get('network')}, filesystem: {isolation.get('filesystem')}, "
+        f"uid: {isolation.get('uid')}"
+    )
+    notes = isolation.get("notes") or []
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 class WorkerFailed(RuntimeError):
@@ -79,6 +92,7 @@ class CodeExecutionPool:
         self.isolation: dict[str, Any] = {
             k: v for k, v in starting[0].isolation.items() if k not in ("base_dir", "worker_pid")
         }
+        log.info("execution pool: %d workers; %s", self.size, describe_isolation(self.isolation))
 
     def _config(self, slot: int) -> dict[str, Any]:
         return {
