@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +20,8 @@ class ExecutionLimits(BaseModel):
     timeout: float = Field(default=3.0, gt=0)
     #: Address space of each process (RLIMIT_AS), in MiB.
     memory_mb: int = Field(default=1024, ge=64)
-    #: CPU seconds per process (RLIMIT_CPU); default: the timeout rounded up, plus 1.
+    #: CPU seconds per process (RLIMIT_CPU); default: the job's timeout
+    #: rounded up, plus 1.
     cpu_seconds: int | None = Field(default=None, ge=1)
     #: Largest file the job may write (RLIMIT_FSIZE), in MiB.
     file_size_mb: int = Field(default=16, ge=0)
@@ -35,10 +35,6 @@ class ExecutionLimits(BaseModel):
     #: Bytes of each stream kept as evidence (the first quarter and the last
     #: three quarters of this budget).
     output_kept: int = Field(default=8192, ge=256)
-
-    @property
-    def cpu_limit(self) -> int:
-        return self.cpu_seconds or math.ceil(self.timeout) + 1
 
 
 class SandboxOptions(BaseModel):

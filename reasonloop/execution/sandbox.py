@@ -20,6 +20,7 @@ descendant when there is no uid of its own), until none is left.
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import signal
@@ -186,7 +187,7 @@ def enter_job(
 
 def _set_limits(limits: ExecutionLimits, timeout: float, own_uid: bool) -> None:
     memory = limits.memory_mb * MIB
-    cpu = limits.cpu_seconds or int(timeout) + 2
+    cpu = limits.cpu_seconds or math.ceil(timeout) + 1
     for which, value in (
         (resource.RLIMIT_AS, memory),
         (resource.RLIMIT_CPU, cpu),

@@ -92,7 +92,13 @@ class Worker:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         mark_r, mark_w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (out_r, out_w, err_r, err_w, mark_r, mark_w):
+                os.close(fd)
+            _remove_tree(jobdir)
+            raise
         if pid == 0:  # the job's process: never returns
             sandbox.enter_job(
                 job, nonce, (out_w, err_w, mark_w), jobdir, self.limits, self.isolation, timeout
