@@ -299,7 +299,18 @@ def default_of(field: FieldInfo) -> str:
             return "its defaults"
     else:
         value = field.default
-    return f"`{yaml_value(value)}`"
+    return f"`{yaml_value(_plain(value))}`"
+
+
+def _plain(value: Any) -> Any:
+    """Models inside a default (a mapping of sections) as plain mappings."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def registered_names() -> dict[str, list[str]]:

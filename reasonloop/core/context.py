@@ -41,6 +41,20 @@ class RunContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reasonloop"))
     #: Roles the recipe may leave out, and the role each one copies.
     role_defaults: dict[str, str] = field(default_factory=dict)
+    _closers: list[Any] = field(default_factory=list, repr=False)
+
+    def on_close(self, callback: Any) -> None:
+        """Call ``callback()`` when the run's stages end (even on error).
+
+        A plugin that starts processes for the run (an execution pool, a
+        server) registers their shutdown here.
+        """
+        self._closers.append(callback)
+
+    def close(self) -> None:
+        """Run the ``on_close`` callbacks, most recent first."""
+        while self._closers:
+            self._closers.pop()()
 
     def plugin_settings(self, name: str) -> dict[str, Any] | None:
         """The recipe's settings for plugin ``name``; ``None`` when not listed."""
@@ -81,7 +95,10 @@ class RunContext:
         return messages
 
     def format_problem(self, problem: Problem) -> str:
-        return self.recipe.prompt.template.replace("{prompt}", problem.prompt)
+        """The problem as the actor's user message, through its domain's template."""
+        prompt = self.recipe.prompt
+        template = prompt.code_template if problem.domain == "code" else prompt.template
+        return template.replace("{prompt}", problem.prompt)
 
 
 @dataclass

@@ -7,9 +7,12 @@ from typing import Any
 
 from reasonloop.core.accounting import compute_ledger, total_tokens
 from reasonloop.core.context import IterationContext
-from reasonloop.core.records import Sample
+from reasonloop.core.records import Problem, Sample
 
-__all__ = ["BREAKDOWNS", "evaluate_stage"]
+__all__ = ["BREAKDOWNS", "attempt_chains", "evaluate_stage", "pass_at_k", "pass_at_k_metrics"]
+
+#: The k of pass@k reported, where a problem has at least k attempts.
+KS = (1, 2, 5, 10, 20, 50, 100)
 
 #: Problem metadata keys that accuracy is broken down by, where present.
 BREAKDOWNS = ("source", "difficulty", "kind")
@@ -58,11 +61,85 @@ def evaluate_stage(stage: IterationContext, samples: list[Sample]) -> dict[str, 
         "tokens": total_tokens(ledger),
         "compute": ledger,
     }
+    metrics["pass_at_k"] = pass_at_k_metrics(stage.problems, by_problem)
     extra = hooks.eval_metrics(stage.problems, samples, stage)
     if extra:
         metrics["plugins"] = extra
     metrics["answers"] = rows
     return metrics
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimate from ``n`` attempts of which ``c`` are correct.
+
+    1 - C(n-c, k) / C(n, k), computed as a product so it stays exact for
+    large n (Chen et al., 2021).
+    """
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} attempts, got {n}")
+    if n - c < k:
+        return 1.0
+    result = 1.0
+    for i in range(n - c + 1, n + 1):
+        result *= 1.0 - k / i
+    return 1.0 - result
+
+
+def attempt_chains(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
+    """(first attempt, final attempt) per independent attempt at one problem.
+
+    A first attempt is an answer sample without an answer sample as parent;
+    its final attempt is its deepest descendant (a refined or debugged
+    program), or itself. Plain sampling gives chains of one sample.
+    """
+    answers = [s for s in samples if s.request.answers_problem]
+    ids = {s.id for s in answers}
+    children: dict[str, list[Sample]] = defaultdict(list)
+    roots = []
+    for s in answers:
+        parent = s.request.parent_sample_id
+        if parent in ids:
+            children[parent].append(s)
+        else:
+            roots.append(s)
+    chains = []
+    for root in roots:
+        final, todo = root, [root]
+        while todo:
+            node = todo.pop()
+            for child in children.get(node.id, []):
+                if child.request.round >= final.request.round:
+                    final = child
+                todo.append(child)
+        chains.append((root, final))
+    return chains
+
+
+def pass_at_k_metrics(
+    problems: list[Problem], by_problem: dict[str, list[Sample]]
+) -> dict[str, Any]:
+    """pass@k over final attempts (and over first attempts, when plugins refined them)."""
+    counts = []
+    refined = False
+    for p in problems:
+        chains = attempt_chains(by_problem.get(p.id, []))
+        if chains:
+            counts.append(
+                (len(chains), sum(f.correct for _, f in chains), sum(r.correct for r, _ in chains))
+            )
+            refined = refined or any(r.id != f.id for r, f in chains)
+    out: dict[str, Any] = {"problems": len(counts)}
+    if not counts:
+        return out
+    out["attempts_per_problem"] = min(n for n, _, _ in counts)
+    for k in KS:
+        eligible = [(n, c, c0) for n, c, c0 in counts if n >= k]
+        if len(eligible) < len(counts):
+            break
+        out[f"pass@{k}"] = _mean(pass_at_k(n, c, k) for n, c, _ in eligible)
+        if refined:
+            out[f"first_attempt_pass@{k}"] = _mean(pass_at_k(n, c0, k) for n, _, c0 in eligible)
+    return out
 
 
 def _mean(values: Any) -> float:

@@ -178,6 +178,7 @@ class Loop:
             self.backends.close_all()
             if self._verifier is not None:
                 self._verifier.close()
+            self.run.close()
         return write_report(self.run)
 
     def evaluate_only(self) -> dict[str, Any]:
@@ -193,6 +194,7 @@ class Loop:
             self.backends.close_all()
             if self._verifier is not None:
                 self._verifier.close()
+            self.run.close()
         return json.loads((self.dir.stage_dir(None) / "eval.json").read_text())
 
     def _write_resolved_recipe(self) -> None:

@@ -57,11 +57,20 @@ class RoleConfig(Section):
     system_prompt: str | None = None
 
 
+DEFAULT_CODE_TEMPLATE = (
+    "Complete the following Python function. Reply with the whole function, "
+    "imports included, in one ```python code block.\n\n```python\n{prompt}```"
+)
+
+
 class PromptConfig(Section):
     """How a problem becomes the actor's user message."""
 
-    #: ``{prompt}`` is replaced by the problem text.
+    #: ``{prompt}`` is replaced by the problem text (math and other domains).
     template: str = "{prompt}"
+    #: The template for code problems; the completion's program is taken from
+    #: its python code block, or read as a continuation of the prompt.
+    code_template: str = DEFAULT_CODE_TEMPLATE
 
 
 class DataConfig(Section):

@@ -39,6 +39,7 @@ def summary_rows(run_dir: RunDirectory) -> list[dict[str, Any]]:
                 "stage": label,
                 "accuracy": metrics["accuracy"] if metrics else None,
                 "by": metrics.get("by", {}) if metrics else {},
+                "pass_at_k": metrics.get("pass_at_k", {}) if metrics else {},
                 "drawn": len(samples),
                 "kept": kept,
                 "tokens": total_tokens(ledger),
@@ -95,6 +96,7 @@ def write_report(
                 for v in values
             ]
             lines.append(f"| {r['stage']} | " + " | ".join(cells) + " |")
+    lines += _pass_at_k_section(evaluated)
     lines += [
         "",
         "## Compute by role, plugin and purpose",
@@ -115,6 +117,29 @@ def write_report(
             lines += ["", section.rstrip()]
     atomic_write_text(run_dir.report_path, "\n".join(lines) + "\n")
     return rows
+
+
+def _pass_at_k_section(evaluated: list[dict[str, Any]]) -> list[str]:
+    """pass@k per stage, shown when there are several attempts or refined ones."""
+    keys: list[str] = []
+    for r in evaluated:
+        p = r.get("pass_at_k") or {}
+        if p.get("attempts_per_problem", 1) > 1 or any(k.startswith("first_") for k in p):
+            keys += [k for k in p if "@" in k and k not in keys]
+    if not keys:
+        return []
+    lines = [
+        "",
+        "## pass@k (unbiased estimator; first_attempt: before plugins refined the programs)",
+        "",
+        "| stage | " + " | ".join(keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for r in evaluated:
+        p = r.get("pass_at_k") or {}
+        cells = [f"{p[k]:.1%}" if k in p else "-" for k in keys]
+        lines.append(f"| {r['stage']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:

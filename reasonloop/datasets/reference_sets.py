@@ -168,7 +168,8 @@ def load_humaneval(spec: DatasetSpec) -> list[Problem]:
                 entry_point=row["entry_point"],
                 solution=row["canonical_solution"],
             ),
-            metadata={"source": "humaneval"},
+            # The entry point is named in the prompt, so plugins may see it in eval mode.
+            metadata={"source": "humaneval", "entry_point": row["entry_point"]},
         )
         for row in (rows[i] for i in window(range(len(rows)), spec))
     ]

@@ -26,6 +26,7 @@ import json
 import os
 import reprlib
 import sys
+import threading
 import traceback
 from typing import Any, NoReturn
 
@@ -38,12 +39,23 @@ DETAIL_EXPECTED = "__reasonloop_expected__"
 _TEXT_LIMIT = 600
 
 
+# CPython 3.11's AST constructor keeps a global recursion counter that
+# concurrent ast.parse calls corrupt ("AST constructor recursion depth
+# mismatch"); the pool prepares jobs from several threads.
+_AST_LOCK = threading.Lock()
+
+
 def prepare_test(source: str) -> tuple[str, bool]:
     """Rewrite a test whose last statement is ``assert A == B`` to keep A and B.
 
     Returns the source to run and whether the actual and expected values will
     be available after a failure (for feedback that shows them).
     """
+    with _AST_LOCK:
+        return _prepare_test(source)
+
+
+def _prepare_test(source: str) -> tuple[str, bool]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -76,6 +88,7 @@ def run_job(job: dict[str, Any], nonce: str, marker_fd: int) -> NoReturn:
     # Bind now: after exec() the program may have replaced any of these.
     write, exit_, dumps = os.write, os._exit, json.dumps
     compile_, exec_, type_, len_, str_, isinstance_ = compile, exec, type, len, str, isinstance
+    syntax_error = SyntaxError
     enumerate_, format_tb = enumerate, traceback.extract_tb
     shorten = reprlib.Repr()
     shorten.maxstring = shorten.maxother = 200
@@ -109,6 +122,12 @@ def run_job(job: dict[str, Any], nonce: str, marker_fd: int) -> NoReturn:
                     n = f.lineno or 0
                     code = lines[n - 1].strip() if 0 < n <= len_(lines) else ""
                     frames.append({"file": f.filename, "line": n, "code": code})
+        except BaseException:
+            pass
+        try:
+            if isinstance_(exc, syntax_error) and exc.filename in sources:
+                code = (exc.text or "").strip()
+                frames.append({"file": exc.filename, "line": exc.lineno or 0, "code": code})
         except BaseException:
             pass
         name = type_(exc).__name__

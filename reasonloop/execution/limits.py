@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +20,8 @@ class ExecutionLimits(BaseModel):
     timeout: float = Field(default=3.0, gt=0)
     #: Address space of each process (RLIMIT_AS), in MiB.
     memory_mb: int = Field(default=1024, ge=64)
-    #: CPU seconds per process (RLIMIT_CPU); default: the timeout rounded up, plus 1.
+    #: CPU seconds per process (RLIMIT_CPU); default: the job's timeout
+    #: rounded up, plus 1.
     cpu_seconds: int | None = Field(default=None, ge=1)
     #: Largest file the job may write (RLIMIT_FSIZE), in MiB.
     file_size_mb: int = Field(default=16, ge=0)
@@ -36,10 +36,6 @@ class ExecutionLimits(BaseModel):
     #: three quarters of this budget).
     output_kept: int = Field(default=8192, ge=256)
 
-    @property
-    def cpu_limit(self) -> int:
-        return self.cpu_seconds or math.ceil(self.timeout) + 1
-
 
 class SandboxOptions(BaseModel):
     """Which isolation the pool asks for; ``auto`` takes the best the host allows."""
@@ -52,7 +48,8 @@ class SandboxOptions(BaseModel):
     #: ``landlock``: no writes outside the job's directory; ``none``: only what
     #: the uid allows.
     filesystem: Literal["auto", "landlock", "none"] = "auto"
-    #: When the pool runs as root, job processes run as ``uid_base + worker
-    #: slot`` (a uid nothing else uses), so every process a job leaves can
-    #: be found and killed by uid. ``None`` keeps the caller's uid.
+    #: When the pool runs as root, each worker's jobs run under a uid of their
+    #: own, the first free one from ``uid_base`` (held with a lock file while
+    #: the worker lives), so every process a job leaves can be found and
+    #: killed by uid. ``None`` keeps the caller's uid.
     uid_base: int | None = Field(default=2_100_000_000, ge=1000)

@@ -13,6 +13,7 @@ reported as ``error``, and the pool goes on serving.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import select
@@ -28,14 +29,26 @@ from typing import Any
 from reasonloop.core.records import Verdict
 from reasonloop.execution.jobs import ExecutionResult, Job
 from reasonloop.execution.limits import ExecutionLimits, SandboxOptions
-from reasonloop.execution.worker import read_frame, write_frame
+from reasonloop.execution.streams import read_frame, write_frame
 
-__all__ = ["CodeExecutionPool", "WorkerFailed"]
+__all__ = ["CodeExecutionPool", "WorkerFailed", "describe_isolation"]
+
+log = logging.getLogger("reasonloop")
 
 #: Seconds a worker may take beyond a job's deadline to clean up and answer.
 GRACE = 10.0
 #: Seconds a new worker may take to start and report its isolation.
 STARTUP = 30.0
+
+
+def describe_isolation(isolation: dict[str, Any]) -> str:
+    """One line on what the jobs get on this host (for logs and the command line)."""
+    text = (
+        f"network: {isolation.get('network')}, filesystem: {isolation.get('filesystem')}, "
+        f"uid: {isolation.get('uid')}"
+    )
+    notes = isolation.get("notes") or []
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 class WorkerFailed(RuntimeError):
@@ -79,6 +92,7 @@ class CodeExecutionPool:
         self.isolation: dict[str, Any] = {
             k: v for k, v in starting[0].isolation.items() if k not in ("base_dir", "worker_pid")
         }
+        log.info("execution pool: %d workers; %s", self.size, describe_isolation(self.isolation))
 
     def _config(self, slot: int) -> dict[str, Any]:
         return {
@@ -91,7 +105,9 @@ class CodeExecutionPool:
 
     def run(self, job: Job) -> ExecutionResult:
         """Run one job and return the worker's account of it."""
-        wire = job.to_wire()
+        return self._run_wire(job, job.to_wire())
+
+    def _run_wire(self, job: Job, wire: dict[str, Any]) -> ExecutionResult:
         timeout = job.timeout or self.limits.timeout
         worker = self._acquire()
         began = time.monotonic()
@@ -112,8 +128,9 @@ class CodeExecutionPool:
         """Run jobs in parallel on every worker; results in the order of ``jobs``."""
         if len(jobs) <= 1:
             return [self.run(j) for j in jobs]
+        wires = [j.to_wire() for j in jobs]
         with ThreadPoolExecutor(max_workers=min(self.size, len(jobs))) as ex:
-            return list(ex.map(self.run, jobs))
+            return list(ex.map(self._run_wire, jobs, wires))
 
     # -- workers ---------------------------------------------------------------
 
@@ -151,6 +168,12 @@ class CodeExecutionPool:
     def worker_pids(self) -> list[int]:
         with self._lock:
             return [w.proc.pid for w in self._all]
+
+    @property
+    def job_uids(self) -> list[int]:
+        """The uid each worker's jobs run under (empty when jobs keep the caller's)."""
+        with self._lock:
+            return [w.isolation["job_uid"] for w in self._all if w.isolation.get("job_uid")]
 
     def close(self) -> None:
         """Stop every worker; idle ones now, busy ones when their job returns."""

@@ -16,20 +16,23 @@ stay its descendants), removes the job's directory, and reports what it saw.
 from __future__ import annotations
 
 import errno
-import json
+import gc
 import os
 import select
 import shutil
 import signal
-import struct
 import sys
 import time
 from typing import Any
 
 from reasonloop.execution import sandbox
+from reasonloop.execution.jobuid import kill_uid
 from reasonloop.execution.limits import ExecutionLimits, SandboxOptions
+from reasonloop.execution.reaping import kill_job
+from reasonloop.execution.streams import MarkerReader, OutputCapture, read_frame, write_frame
+from reasonloop.execution.verdicts import judge
 
-__all__ = ["main", "read_frame", "write_frame"]
+__all__ = ["Worker", "main"]
 
 #: Modules imported once in the worker so that every job's child has them for free.
 PRELOAD = (
@@ -51,90 +54,6 @@ PRELOAD = (
     "string",
     "typing",
 )
-_MARKER_LIMIT = 4 * 1024 * 1024
-_HEADER = struct.Struct(">I")
-
-
-def write_frame(fd: int, data: dict[str, Any]) -> None:
-    body = json.dumps(data).encode()
-    view = memoryview(_HEADER.pack(len(body)) + body)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def read_frame(fd: int) -> dict[str, Any] | None:
-    """Read one frame; ``None`` at end of file."""
-    header = _read_exact(fd, _HEADER.size)
-    if header is None:
-        return None
-    body = _read_exact(fd, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        chunk = os.read(fd, n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-class _Capture:
-    """Keeps the head and tail of a stream and counts the rest, in bounded memory."""
-
-    def __init__(self, kept: int):
-        self.head_limit = kept // 4
-        self.tail_limit = kept - self.head_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def feed(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data[-self.tail_limit :]
-            if len(self.tail) > self.tail_limit:
-                del self.tail[: len(self.tail) - self.tail_limit]
-
-    def text(self) -> str:
-        skipped = self.total - len(self.head) - len(self.tail)
-        middle = f"\n[... {skipped} bytes left out ...]\n".encode() if skipped > 0 else b""
-        return bytes(self.head + middle + self.tail).decode("utf-8", "replace")
-
-
-class _Markers:
-    """Parses the harness's marker lines; lines without the nonce are counted, not read."""
-
-    def __init__(self, nonce: str):
-        self.prefix = nonce.encode() + b" "
-        self.buffer = bytearray()
-        self.total = 0
-        self.records: list[tuple[str, dict[str, Any]]] = []
-        self.forged = 0
-
-    def feed(self, data: bytes) -> None:
-        self.total += len(data)
-        if self.total > _MARKER_LIMIT:
-            return
-        self.buffer += data
-        *lines, rest = bytes(self.buffer).split(b"\n")
-        self.buffer = bytearray(rest)
-        for line in lines:
-            if not line.startswith(self.prefix):
-                self.forged += 1
-                continue
-            kind, _, payload = line[len(self.prefix) :].partition(b" ")
-            try:
-                self.records.append((kind.decode(), json.loads(payload)))
-            except ValueError:
-                self.forged += 1
 
 
 class Worker:
@@ -149,9 +68,17 @@ class Worker:
         self.base = self.isolation["base_dir"]
         self.jobs = 0
         if self.uid is not None:
-            sandbox.kill_uid(self.uid)  # whatever a replaced worker of this slot left
+            kill_uid(self.uid)  # whatever a dead worker that held this uid left
         for name in PRELOAD:
             __import__(name)
+        # A job's process starts from a copy of the worker; keep that copy cheap:
+        # a minimal environment (fewer variables to replace per job) and every
+        # object moved out of the collector's reach, so that a collection in
+        # the job does not touch (and copy) the worker's pages.
+        os.environ.clear()
+        os.environ.update(sandbox.BASE_ENVIRONMENT)
+        gc.collect()
+        gc.freeze()
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         began = time.monotonic()
@@ -165,7 +92,13 @@ class Worker:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         mark_r, mark_w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (out_r, out_w, err_r, err_w, mark_r, mark_w):
+                os.close(fd)
+            _remove_tree(jobdir)
+            raise
         if pid == 0:  # the job's process: never returns
             sandbox.enter_job(
                 job, nonce, (out_w, err_w, mark_w), jobdir, self.limits, self.isolation, timeout
@@ -176,23 +109,23 @@ class Worker:
             try:
                 seen = self._watch(pid, began + timeout, out_r, err_r, mark_r, nonce)
             finally:
-                statuses = sandbox.kill_job(pid, self.uid)
+                statuses = kill_job(pid, self.uid)
             _finish_reading(seen, self.limits.output_limit)
         finally:
             for fd in (out_r, err_r, mark_r):
                 os.close(fd)
             _remove_tree(jobdir)
         seen["status"] = statuses.get(pid)
-        return _judge(job, seen, time.monotonic() - began)
+        return judge(job, seen, time.monotonic() - began)
 
     def _watch(
         self, pid: int, deadline: float, out_r: int, err_r: int, mark_r: int, nonce: str
     ) -> dict[str, Any]:
         kept = self.limits.output_kept
         sinks: dict[int, Any] = {
-            out_r: _Capture(kept),
-            err_r: _Capture(kept),
-            mark_r: _Markers(nonce),
+            out_r: OutputCapture(kept),
+            err_r: OutputCapture(kept),
+            mark_r: MarkerReader(nonce),
         }
         poller = select.poll()
         for fd in sinks:
@@ -281,68 +214,6 @@ def _remove_tree(path: str) -> None:
             pass
 
     shutil.rmtree(path, onerror=unlock)
-
-
-def _describe_status(status: int | None) -> str:
-    if status is None:
-        return "killed"
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            return f"signal {sig} ({signal.Signals(sig).name})"
-        except ValueError:
-            return f"signal {sig}"
-    return f"status {os.WEXITSTATUS(status)}"
-
-
-def _judge(job: dict[str, Any], seen: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """Decide the verdict from what the worker observed, never from what was printed."""
-    sinks = list(seen["sinks"].values())
-    out, err, markers = sinks
-    records = markers.records
-    tests = len(job.get("tests") or [])
-    passed = sorted({r["test"] for k, r in records if k == "P"})
-    failures = [r for k, r in records if k == "F"][:50]
-    load = next((r for k, r in records if k == "L"), None)
-    setup_error = next((r for k, r in records if k == "X"), None)
-    trace = next((r for k, r in records if k == "T"), None)
-    ended = any(k == "E" for k, _ in records)
-    status = seen.get("status")
-    exit_text = _describe_status(status)
-    cpu_signal = (
-        status is not None and os.WIFSIGNALED(status) and (os.WTERMSIG(status) == signal.SIGXCPU)
-    )
-    if setup_error is not None:
-        verdict, reason = "error", f"sandbox setup failed: {setup_error.get('error', '?')}"
-    elif load is not None:
-        verdict, reason = "wrong", "the program failed to run"
-    elif failures:
-        verdict, reason = "wrong", f"test {failures[0]['test']} failed"
-    elif ended and passed == list(range(tests)):
-        verdict, reason = "correct", f"all {tests} tests passed"
-    elif seen["over_output"]:
-        verdict, reason = "wrong", "output over the limit"
-    elif seen["timed_out"]:
-        verdict, reason = "timeout", "wall-clock deadline"
-    elif cpu_signal:
-        verdict, reason = "timeout", "CPU time limit"
-    else:
-        verdict, reason = "wrong", f"exited ({exit_text}) before the tests finished"
-    return {
-        "verdict": verdict,
-        "reason": reason,
-        "tests": tests,
-        "passed": passed,
-        "failures": failures,
-        "load_error": load,
-        "trace": trace,
-        "stdout": out.text(),
-        "stderr": err.text(),
-        "output_bytes": out.total + err.total,
-        "seconds": seconds,
-        "exit": "killed at the deadline" if seen["timed_out"] else exit_text,
-        "forged_markers": markers.forged,
-    }
 
 
 def main() -> None:

@@ -137,6 +137,11 @@ class CodeVerifier:
             self._pool = CodeExecutionPool(self.options.workers, limits, self.options.sandbox)
         return self._pool
 
+    @property
+    def started_pool(self) -> CodeExecutionPool | None:
+        """The pool, if a verification has started it."""
+        return self._pool
+
     def verify(self, items: Sequence[tuple[Problem, str]]) -> list[VerifyResult]:
         results: list[VerifyResult | None] = [None] * len(items)
         jobs: list[Job] = []

@@ -68,6 +68,11 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
     verifier = _verifier(domain)
     try:
         checked = verifier.verify([(_problem(domain, r), str(r["completion"])) for _, r in items])
+        pool = getattr(verifier, "started_pool", None)
+        if pool is not None:
+            from reasonloop.execution.pool import describe_isolation
+
+            console.print(f"sandbox: {describe_isolation(pool.isolation)}", soft_wrap=True)
     finally:
         verifier.close()
     for (number, row), res in zip(items, checked, strict=True):

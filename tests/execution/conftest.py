@@ -66,9 +66,8 @@ def pool():
 def clean_pool(pool):
     """The shared pool; after the test, no job process may be alive."""
     yield pool
-    uid = pool.isolation.get("job_uid")
-    if uid is not None:
-        assert processes_of_uids({uid, uid + 1}) == []
+    if pool.job_uids:
+        assert processes_of_uids(set(pool.job_uids)) == []
     for worker in pool.worker_pids:
         assert _descendants(worker) == [], "a job left processes behind"
 

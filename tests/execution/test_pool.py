@@ -109,3 +109,22 @@ def test_trace_of_a_crash_reports_the_exception(pool):
     result = pool.run(Job("def f(x):\n    y = x - 1\n    return 1 / y\n", trace_call="f(1)"))
     assert result.trace["exception"].startswith("ZeroDivisionError")
     assert result.trace["blocks"][-1]["state"]["y"] == "0"
+
+
+def test_two_pools_never_share_a_uid(pool):
+    if not pool.job_uids:
+        pytest.skip("jobs keep the caller's uid here")
+    with CodeExecutionPool(workers=2, limits=LIMITS) as other:
+        assert not set(other.job_uids) & set(pool.job_uids)
+        # Cleaning up after the other pool's jobs (SIGKILL to every process of
+        # their uid) must not reach a job of this pool that is still running.
+        slow = threading.Thread(
+            target=lambda: results.append(
+                pool.run(Job("import time\ntime.sleep(0.6)\nx = 1", tests=["assert x == 1"]))
+            )
+        )
+        results: list = []
+        slow.start()
+        assert all(r.correct for r in other.run_many([Job("x = 1")] * 20))
+        slow.join()
+    assert results[0].verdict is Verdict.CORRECT
