@@ -155,8 +155,9 @@ def _critique_section(figures: dict[str, dict[str, Any]], cfg: CriticSettings) -
         f"when the run drew it (`baseline_samples`, here {cfg.baseline_samples}).",
         "",
         "| iteration | plain round | critiques | refinements | rollouts | hard gained "
-        "| tokens per hard gained | resampling tokens | hard solved by resampling |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| tokens per hard gained | resampling tokens | hard solved by resampling "
+        "| tokens per hard solved |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for it, f in figures.items():
         t = f["tokens"]
@@ -164,11 +165,16 @@ def _critique_section(figures: dict[str, dict[str, Any]], cfg: CriticSettings) -
         gained = sum(row.get("gained", 0) for row in f["buckets"].values())
         per = f"{path / gained:.0f}" if gained else "-"
         resample = t.get(f"{NAME}/resample")
+        solved = f["resample_solved"]
+        if resample is None:
+            baseline = "| - | - | - |"
+        else:
+            per_solved = f"{resample / solved:.0f}" if solved else "-"
+            baseline = f"| {resample} | {solved} | {per_solved} |"
         lines.append(
             f"| {it} | {t.get('selfimprove/sample', 0)} | {t.get(f'{NAME}/critique', 0)} "
             f"| {t.get(f'{NAME}/refine', 0)} | {t.get(f'{NAME}/rollout', 0)} | {gained} | {per} "
-            f"| {resample if resample is not None else '-'} "
-            f"| {f['resample_solved'] if resample is not None else '-'} |"
+            + baseline
         )
     return "\n".join(lines)
 
