@@ -198,14 +198,17 @@ def _eval_section(root: Any) -> str | None:
         ]
         if m.get("mode") == "select":
             lines += [
-                "| n | critic-guided vote | majority vote | actor tokens | critic tokens |",
-                "|---|---|---|---|---|",
+                "| n | critic-guided vote | majority vote | actor tokens | critic tokens "
+                "| majority vote at the same tokens (n) |",
+                "|---|---|---|---|---|---|",
             ]
             for r in m["by_n"]:
+                capped = " (all samples; fewer tokens)" if r.get("same_tokens_capped") else ""
                 lines.append(
                     f"| {r['n']} | {_pct(r['critic_vote_accuracy'])} "
                     f"| {_pct(r['majority_vote_accuracy'])} | {r['actor_tokens']} "
-                    f"| {r['critic_tokens']} |"
+                    f"| {r['critic_tokens']} | {_pct(r.get('same_tokens_majority_accuracy'))} "
+                    f"({r.get('same_tokens_n')}){capped} |"
                 )
         else:
             lines += [

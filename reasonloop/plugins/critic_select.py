@@ -142,25 +142,43 @@ def _rate(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
+def _plain_vote(lineages: dict[str, Lineage], k: int) -> tuple[int, int]:
+    """(problems right, actor tokens) of plain majority voting on the first ``k`` samples."""
+    ok = tokens = 0
+    for lineage in lineages.values():
+        roots = lineage.roots[:k]
+        plain = majority(roots) or (roots[0] if roots else None)
+        ok += bool(plain and plain.correct)
+        tokens += sum(s.prompt_tokens + s.completion_tokens for s in roots)
+    return ok, tokens
+
+
 def select_metrics(by_problem: dict[str, list[Sample]], n: int) -> dict[str, Any]:
-    """Accuracy and tokens of critic-guided and plain voting at n = 1, 2, 4, ..."""
+    """Accuracy and tokens of critic-guided and plain voting at n = 1, 2, 4, ...
+
+    Each row also gives plain voting at the same total tokens: on the most
+    samples whose actor tokens fit in what the critic-guided vote spent
+    (actor and critic); ``same_tokens_capped`` says the evaluation had too few
+    samples to spend all of it.
+    """
     rows = []
     lineages = {pid: Lineage(samples) for pid, samples in by_problem.items()}
+    total = len(lineages) or 1
+    plain = {k: _plain_vote(lineages, k) for k in range(1, n + 1)}
     for k in prefix_sizes(n):
-        critic_ok = plain_ok = 0
-        actor = critic = 0
+        critic_ok = critic = 0
         for lineage in lineages.values():
             roots = lineage.roots[:k]
             chosen = select_answer(lineage, k)
-            plain = majority(roots) or (roots[0] if roots else None)
             critic_ok += bool(chosen and chosen.correct)
-            plain_ok += bool(plain and plain.correct)
-            actor += sum(s.prompt_tokens + s.completion_tokens for s in roots)
             voices = {lineage.voice[s.id].id: lineage.voice[s.id] for s in roots}
             for voice in voices.values():
                 c = lineage.critique(voice)
                 critic += c.prompt_tokens + c.completion_tokens if c is not None else 0
-        total = len(lineages) or 1
+        plain_ok, actor = plain[k]
+        budget = actor + critic
+        fits = [j for j in plain if plain[j][1] <= budget] or [k]
+        same = max(fits)
         rows.append(
             {
                 "n": k,
@@ -168,6 +186,9 @@ def select_metrics(by_problem: dict[str, list[Sample]], n: int) -> dict[str, Any
                 "majority_vote_accuracy": round(plain_ok / total, 4),
                 "actor_tokens": actor,
                 "critic_tokens": critic,
+                "same_tokens_n": same,
+                "same_tokens_majority_accuracy": round(plain[same][0] / total, 4),
+                "same_tokens_capped": same == n and plain[n][1] < budget,
             }
         )
     samples = [s for group in by_problem.values() for s in group]
