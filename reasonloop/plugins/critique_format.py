@@ -1,8 +1,9 @@
 """The critique format: numbered steps in the prompt, one verdict line per step back.
 
 The critic sees the solution split into steps (one per line; a one-line
-solution is split into sentences), numbered ``Step 1``, ``Step 2``... It
-answers with one line per step and one for the final answer::
+solution is split into sentences), numbered ``(1)``, ``(2)``..., after a
+worked example of a review. It answers with one line per step and one for
+the final answer::
 
     Step 1: correct - 48 - 19 = 29 is right.
     Step 2: wrong - 29 + 6 is 35, not 36.
@@ -28,17 +29,26 @@ __all__ = [
 ]
 
 DEFAULT_CRITIQUE_TEMPLATE = """\
-Check a student's solution to a math problem, step by step.
+Review a solution to a math problem step by step, like the example.
 
-Problem:
-{question}
+Example problem: Tom has 5 pens and buys 3 more. How many pens does he have?
+Example solution:
+(1) Tom has 5 pens.
+(2) He buys 3 more, so 5 + 3 = 9.
+(3) Answer: 9
+Example review:
+Step 1: correct - he starts with 5 pens.
+Step 2: wrong - 5 + 3 is 8, not 9.
+Step 3: wrong - the answer should be 8.
+Final answer: wrong
 
-Solution, one numbered step per line:
+Write one line per step, "Step N: correct - <why>" or "Step N: wrong - <why>", \
+then "Final answer: correct" or "Final answer: wrong".
+
+Problem: {question}
+Solution:
 {steps}
-
-For each step write one line "Step N: correct - <why>" or \
-"Step N: wrong - <what is wrong>". Then write one last line, \
-"Final answer: correct" or "Final answer: wrong"."""
+Review:"""
 
 DEFAULT_REFINE_TEMPLATE = """\
 A reviewer checked your solution step by step:
@@ -75,7 +85,12 @@ def split_steps(solution: str) -> list[str]:
 
 
 def number_steps(steps: list[str]) -> str:
-    return "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps, 1))
+    """The steps as the critic sees them: ``(1) ...``, one per line.
+
+    The listing differs from the verdict lines (``Step 1: correct``) so a
+    small critic does not just copy the solution back.
+    """
+    return "\n".join(f"({i}) {s}" for i, s in enumerate(steps, 1))
 
 
 def render(template: str, **fields: str) -> str:
