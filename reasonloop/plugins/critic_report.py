@@ -60,6 +60,7 @@ def iteration_figures(
         if plain and not any(s.correct for s in plain):
             row["hard"] += 1
             row["gained"] += bool(kept)
+            row["gained_parsed"] += any(critique_of(k.critique).parsed for k in kept)
             row["in_data"] += pid in in_data
             resampled = [
                 s for s in own if s.request.plugin == NAME and s.request.purpose == "resample"
@@ -119,17 +120,20 @@ def _hard_section(figures: dict[str, dict[str, Any]]) -> str:
         "## Critic: hard problems gained through critiques",
         "",
         "A hard problem has no correct plain sample. It gains when a critique led to a",
-        'correct, non-shortcut refinement; "in data" counts those whose example',
-        "survived selection into the training data.",
+        'correct, non-shortcut refinement ("parsed": after a critique that followed the',
+        "format; with `refine_unparsable` the actor also revises after raw critique",
+        'text); "in data" counts those whose example survived selection.',
         "",
-        "| iteration | difficulty | problems | hard | gained | in data |",
-        "|---|---|---|---|---|---|",
+        "| iteration | difficulty | problems | hard | gained | gained after a parsed critique "
+        "| in data |",
+        "|---|---|---|---|---|---|---|",
     ]
     for it, f in figures.items():
         for bucket, row in f["buckets"].items():
             lines.append(
                 f"| {it} | {bucket} | {row.get('problems', 0)} | {row.get('hard', 0)} "
-                f"| {row.get('gained', 0)} | {row.get('in_data', 0)} |"
+                f"| {row.get('gained', 0)} | {row.get('gained_parsed', 0)} "
+                f"| {row.get('in_data', 0)} |"
             )
     return "\n".join(lines)
 

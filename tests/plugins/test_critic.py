@@ -455,8 +455,8 @@ def test_report_counts_hard_problems_gained_and_parse_rate(tmp_path):
     Loop(run).run_all()
     report = (tmp_path / "report.md").read_text()
     # p1 (difficulty 2) is hard and gained; p3 (difficulty 2) is hard, its critique unparsable.
-    assert "| iter-000 | 2 | 2 | 2 | 1 | 1 |" in report
-    assert "| iter-000 | 1 | 2 | 0 | 0 | 0 |" in report
+    assert "| iter-000 | 2 | 2 | 2 | 1 | 1 | 1 |" in report
+    assert "| iter-000 | 1 | 2 | 0 | 0 | 0 | 0 |" in report
     # 4 critiques, 3 parsed (all flag the wrong answer); 6 refinements, 5 correct
     # of which 3 are shortcuts ("Answer: 4"), 2 kept (p0's and p1's first).
     assert "| iter-000 | 4 | 3 | 75.0% | 3 | 6 | 5 | 3 | 2 |" in report
