@@ -219,6 +219,37 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     out.print(f"report: {run_dir / 'report.md'}")
 
 
+@app.command("critic-data")
+def critic_data(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of a critic recipe.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The JSON-lines file to write.")],
+    format_: Annotated[
+        str, typer.Option("--format", help="stepwise (TRL stepwise supervision) or critique.")
+    ] = "stepwise",
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="A step is wrong when at most this share of its rollouts succeed."),
+    ] = None,
+    correct: Annotated[
+        bool, typer.Option(help="Also export correct plain samples, every step correct.")
+    ] = True,
+) -> None:
+    """Export step-labelled solutions (Monte-Carlo rollouts) to train a critic."""
+    from reasonloop.plugins.critic_data import export_critic_data
+    from reasonloop.plugins.critic_settings import NAME, CriticSettings
+
+    if format_ not in ("stepwise", "critique"):
+        raise UsageError(f"--format {format_!r}: expected stepwise or critique")
+    recipe = _run_recipe(run_dir)
+    cfg = CriticSettings.model_validate(recipe.plugins.settings.get(NAME) or {})
+    counts = export_critic_data(run_dir, output, format_, threshold, correct, cfg)  # type: ignore[arg-type]
+    out.print(
+        f"wrote {counts['rows']} rows to {output}: {counts['rolled_out']} rolled-out solutions, "
+        f"{counts['correct']} correct ones; {counts['wrong_steps']} of {counts['steps']} "
+        "steps labelled wrong"
+    )
+
+
 @app.command()
 def convert(
     model: Annotated[str, typer.Argument(help="A .gguf file, pkg:PACKAGE/FILE or checkpoint.")],

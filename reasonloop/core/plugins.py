@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.datasets",
     "reasonloop.plugins.selfimprove",
     "reasonloop.plugins.selfdebug",
+    "reasonloop.plugins.critic",
 )
 
 ENTRYPOINT_GROUP = "reasonloop"

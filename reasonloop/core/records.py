@@ -213,7 +213,9 @@ class TrainingExample(Record):
     """What a trainer sees: chat messages, with ``train`` on the turns to learn.
 
     ``to_trl()`` gives TRL's conversational prompt-completion form when only
-    the final turn is trained, and the plain ``messages`` form otherwise.
+    the final turn is trained, and the plain ``messages`` form otherwise, with
+    ``train_turns`` (the trained message indices) unless exactly the
+    assistant turns are trained.
     """
 
     id: str
@@ -232,7 +234,11 @@ class TrainingExample(Record):
                 "prompt": [_plain(m) for m in self.messages[:last]],
                 "completion": [_plain(self.messages[last])],
             }
-        return {"messages": [_plain(m) for m in self.messages]}
+        row: dict[str, Any] = {"messages": [_plain(m) for m in self.messages]}
+        if trained != [i for i, m in enumerate(self.messages) if m.role == "assistant"]:
+            # Trainers train every assistant turn of a plain messages row; say which.
+            row["train_turns"] = trained
+        return row
 
     def _trains(self, i: int) -> bool:
         m = self.messages[i]

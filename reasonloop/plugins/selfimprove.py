@@ -77,10 +77,12 @@ def reasonloop_select_examples(
 ) -> list[TrainingExample]:
     cfg = ctx.recipe.selection
     kept: list[TrainingExample] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     per_problem: dict[str, int] = defaultdict(int)
     for ex in examples:
-        key = (ex.problem_id, _normalise(ex.messages[-1].content))
+        # The whole conversation: a multi-turn example (wrong attempt, feedback,
+        # answer) is not a duplicate of the plain example with the same answer.
+        key = (ex.problem_id, tuple(_normalise(m.content) for m in ex.messages))
         if cfg.dedupe and key in seen:
             continue
         if cfg.max_per_problem is not None and per_problem[ex.problem_id] >= cfg.max_per_problem:

@@ -18,8 +18,8 @@ def example(i: int) -> TrainingExample:
 
 
 def hooks_with(*plugins: object) -> Hooks:
-    # Without the built-in selfimprove plugin, whose hooks need a real run.
-    return Hooks(make_plugin_manager(disable=["selfimprove"], extra_plugins=plugins))
+    # Without the built-in method plugins, whose hooks need a real run.
+    return Hooks(make_plugin_manager(disable=["selfimprove", "critic"], extra_plugins=plugins))
 
 
 def test_reasonloop_run_start_lets_a_plugin_register_state():
@@ -108,7 +108,8 @@ def test_reasonloop_eval_metrics_are_filed_under_the_plugin_name():
         def reasonloop_eval_metrics(self, problems, samples, ctx):
             return {"problems_seen": len(problems)}
 
-    pm = make_plugin_manager()
+    # Method plugins (critic) read their settings from a real context; none here.
+    pm = make_plugin_manager(disable=["critic"])
     pm.register(Extra(), name="extra")
     merged = Hooks(pm).eval_metrics([Problem(id="p", prompt="q")], [], None)
     assert merged == {"extra": {"problems_seen": 1}}

@@ -1,0 +1,200 @@
+"""The critique format: numbered steps in the prompt, one verdict line per step back.
+
+The critic sees the solution split into steps (one per line; a one-line
+solution is split into sentences), numbered ``(1)``, ``(2)``..., after a
+worked example of a review. It answers with one line per step and one for
+the final answer::
+
+    Step 1: correct - 48 - 19 = 29 is right.
+    Step 2: wrong - 29 + 6 is 35, not 36.
+    Final answer: wrong
+
+:func:`parse_critique` turns that into a :class:`Critique`. Text that does
+not follow the format is ``unparsable`` with the reason; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_CRITIQUE_TEMPLATE",
+    "DEFAULT_REFINE_TEMPLATE",
+    "Critique",
+    "number_steps",
+    "parse_critique",
+    "render",
+    "split_steps",
+]
+
+DEFAULT_CRITIQUE_TEMPLATE = """\
+Review a solution to a math problem step by step, like the example.
+
+Example problem: Tom has 5 pens and buys 3 more. How many pens does he have?
+Example solution:
+(1) Tom has 5 pens.
+(2) He buys 3 more, so 5 + 3 = 9.
+(3) Answer: 9
+Example review:
+Step 1: correct - he starts with 5 pens.
+Step 2: wrong - 5 + 3 is 8, not 9.
+Step 3: wrong - the answer should be 8.
+Final answer: wrong
+
+Write one line per step, "Step N: correct - <why>" or "Step N: wrong - <why>", \
+then "Final answer: correct" or "Final answer: wrong".
+
+Problem: {question}
+Solution:
+{steps}
+Review:"""
+
+DEFAULT_REFINE_TEMPLATE = """\
+A reviewer checked your solution step by step:
+{critique}
+
+Use the review to solve the problem again, step by step. \
+End with 'Answer: <number>'."""
+
+#: Placeholders each template must contain.
+CRITIQUE_FIELDS = ("{question}", "{steps}")
+REFINE_FIELDS = ("{critique}",)
+
+#: Only this much of a critique is read: a runaway generation costs nothing more.
+MAX_CRITIQUE_CHARS = 20_000
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_STEP = re.compile(
+    r"^[\s>*#-]*step\s*(\d{1,3})\s*\**\s*[:.)\-–]\s*\**\s*(correct|incorrect|wrong)\b\**\s*[:.,\-–]?\s*(.*)$",
+    re.IGNORECASE,
+)
+_FINAL = re.compile(
+    r"^[\s>*#-]*final\s+answer\s*\**\s*[:\-–]\s*\**\s*(correct|incorrect|wrong)\b",
+    re.IGNORECASE,
+)
+_FINAL_WORD = re.compile(r"^[\s>*#-]*final\s+answer\b", re.IGNORECASE)
+
+
+def split_steps(solution: str) -> list[str]:
+    """Split a solution into steps: its non-empty lines, or its sentences if one line."""
+    lines = [ln.strip() for ln in solution.strip().splitlines() if ln.strip()]
+    if len(lines) == 1:
+        return [s.strip() for s in _SENTENCE.split(lines[0]) if s.strip()]
+    return lines
+
+
+def number_steps(steps: list[str]) -> str:
+    """The steps as the critic sees them: ``(1) ...``, one per line.
+
+    The listing differs from the verdict lines (``Step 1: correct``) so a
+    small critic does not just copy the solution back.
+    """
+    return "\n".join(f"({i}) {s}" for i, s in enumerate(steps, 1))
+
+
+def render(template: str, **fields: str) -> str:
+    """Fill ``{name}`` placeholders by plain replacement (braces in math stay as they are)."""
+    out = template
+    for name, value in fields.items():
+        out = out.replace("{" + name + "}", value)
+    return out
+
+
+@dataclass(frozen=True)
+class Critique:
+    """A parsed critique: verdicts per step, the final verdict, the feedback text."""
+
+    #: ``True`` (correct) or ``False`` (wrong) for steps 1, 2, ... as judged.
+    steps: tuple[bool, ...] = ()
+    #: The critic's reason for each judged step.
+    reasons: tuple[str, ...] = ()
+    #: The verdict on the final answer; ``None`` when unparsable.
+    final_correct: bool | None = None
+    #: The critique text up to its final-answer line (what the actor is shown).
+    feedback: str = ""
+    #: Why the text could not be parsed; ``None`` when it was.
+    unparsable: str | None = None
+    #: How many steps the solution had.
+    n_steps: int = 0
+
+    @property
+    def parsed(self) -> bool:
+        return self.unparsable is None
+
+    @property
+    def first_wrong_step(self) -> int | None:
+        """The 1-based number of the first step judged wrong, if any."""
+        return next((i for i, ok in enumerate(self.steps, 1) if not ok), None)
+
+    @property
+    def accepts(self) -> bool:
+        """The critic judged the final answer correct and no step wrong."""
+        return self.parsed and bool(self.final_correct) and self.first_wrong_step is None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "parsed": self.parsed,
+            "unparsable": self.unparsable,
+            "steps": list(self.steps),
+            "first_wrong_step": self.first_wrong_step,
+            "final_correct": self.final_correct,
+            "accepts": self.accepts,
+        }
+
+
+def _verdict(word: str) -> bool:
+    return word.lower() == "correct"
+
+
+def parse_critique(text: str, n_steps: int) -> Critique:
+    """Parse a critique of a solution with ``n_steps`` steps.
+
+    Parsable means: a ``Final answer: correct|wrong`` line; step verdicts
+    numbered 1, 2, ... without gaps, none beyond ``n_steps`` and no step judged
+    twice differently; and either every step judged, or the last judged step
+    wrong (a critic may stop at the first error). Lines after the final-answer
+    line are ignored, as is free text between verdict lines.
+    """
+
+    def fail(reason: str) -> Critique:
+        return Critique(feedback=text.strip(), unparsable=reason, n_steps=n_steps)
+
+    verdicts: dict[int, tuple[bool, str]] = {}
+    order: list[int] = []
+    final: bool | None = None
+    kept: list[str] = []
+    for line in text[:MAX_CRITIQUE_CHARS].splitlines():
+        kept.append(line)
+        m = _FINAL.match(line)
+        if m:
+            final = _verdict(m.group(1))
+            break
+        if _FINAL_WORD.match(line):
+            return fail("a final-answer line without 'correct' or 'wrong'")
+        m = _STEP.match(line)
+        if m:
+            number, ok, reason = int(m.group(1)), _verdict(m.group(2)), m.group(3).strip()
+            if number in verdicts and verdicts[number][0] != ok:
+                return fail(f"step {number} is judged both correct and wrong")
+            if number not in verdicts:
+                order.append(number)
+            verdicts[number] = (ok, reason)
+    if final is None:
+        return fail("no 'Final answer: correct|wrong' line")
+    if not verdicts:
+        return fail("no step verdicts")
+    if max(verdicts) > n_steps:
+        return fail(f"judges step {max(verdicts)} of a {n_steps}-step solution")
+    if order != sorted(order) or sorted(verdicts) != list(range(1, len(verdicts) + 1)):
+        return fail(f"steps judged out of order or with gaps: {order}")
+    steps = tuple(verdicts[i][0] for i in range(1, len(verdicts) + 1))
+    if len(steps) < n_steps and steps[-1]:
+        return fail(f"judges {len(steps)} of {n_steps} steps and finds no error")
+    return Critique(
+        steps=steps,
+        reasons=tuple(verdicts[i][1] for i in range(1, len(verdicts) + 1)),
+        final_correct=final,
+        feedback="\n".join(kept).strip(),
+        n_steps=n_steps,
+    )
