@@ -38,6 +38,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.trainers",
     "reasonloop.plugins.datasets",
     "reasonloop.plugins.selfimprove",
+    "reasonloop.plugins.guidance",
 )
 
 ENTRYPOINT_GROUP = "reasonloop"

@@ -18,8 +18,8 @@ def example(i: int) -> TrainingExample:
 
 
 def hooks_with(*plugins: object) -> Hooks:
-    # Without the built-in selfimprove plugin, whose hooks need a real run.
-    return Hooks(make_plugin_manager(disable=["selfimprove"], extra_plugins=plugins))
+    # Without the built-in method plugins, whose hooks need a real run.
+    return Hooks(make_plugin_manager(disable=["selfimprove", "guidance"], extra_plugins=plugins))
 
 
 def test_reasonloop_run_start_lets_a_plugin_register_state():
