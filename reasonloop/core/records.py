@@ -213,7 +213,9 @@ class TrainingExample(Record):
     """What a trainer sees: chat messages, with ``train`` on the turns to learn.
 
     ``to_trl()`` gives TRL's conversational prompt-completion form when only
-    the final turn is trained, and the plain ``messages`` form otherwise.
+    the final turn is trained, and the ``messages`` form otherwise, with the
+    indices of the trained turns in ``train_turns`` (the trl-sft trainer
+    computes loss on exactly those).
     """
 
     id: str
@@ -232,7 +234,7 @@ class TrainingExample(Record):
                 "prompt": [_plain(m) for m in self.messages[:last]],
                 "completion": [_plain(self.messages[last])],
             }
-        return {"messages": [_plain(m) for m in self.messages]}
+        return {"messages": [_plain(m) for m in self.messages], "train_turns": trained}
 
     def _trains(self, i: int) -> bool:
         m = self.messages[i]
