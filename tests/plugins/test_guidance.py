@@ -616,3 +616,15 @@ def test_state_reset_with_the_real_model(tmp_path, smollm2):
     assert with_prefix[0].completion_tokens > 0
     sample = Sample(id="s", problem_id=p.id, request=request, completion=with_prefix[0].text)
     assert sample.text.startswith(prefix) and not with_prefix[0].text.startswith(prefix)
+
+
+def test_the_gsi_recipe_validates_and_names_no_cpu_only_option(tmp_path):
+    from reasonloop.core.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "gsi-math.yaml")
+    run = build_run_context(recipe, tmp_path, RunProgress(enabled=False))
+    run.hooks.run_start(run)  # settings and max_rounds check out
+    settings = guidance.settings_of(run)
+    assert settings is not None and 1 + len(schedule(settings)) <= recipe.sampling.max_rounds
+    # Moving to a GPU changes roles.actor.backend and .model only: no backend options.
+    assert recipe.roles["actor"].backend_options == {}
