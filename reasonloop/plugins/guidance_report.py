@@ -106,7 +106,7 @@ def plot_coverage(rows: list[dict[str, Any]], path: Path) -> Path | None:
     plt = _pyplot()
     buckets = sorted({b for r in rows for b in r["buckets"]}, key=bucket_order)
     x = [r["iteration"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
     for i, bucket in enumerate(buckets):
         color = f"C{i}"
         get = [r["buckets"].get(bucket, {}) for r in rows]
@@ -116,9 +116,9 @@ def plot_coverage(rows: list[dict[str, Any]], path: Path) -> Path | None:
                 linestyle="--", color=color, label=f"difficulty {bucket}, plain only")  # fmt: skip
     ax.set_xticks(x, [f"iter {i}" for i in x])
     ax.set_ylabel("training problems covered (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-3, 103)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     ax.set_title("Coverage by difficulty")
     return _save(fig, path)
 

@@ -556,6 +556,11 @@ def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path):
 
     assert main([str(root), "-o", str(tmp_path / "cmp.png")]) == 0
     assert (tmp_path / "cmp.png").exists()
+    assert main([str(tmp_path / "nowhere")]) == 2
+    from reasonloop.plugins.guidance_report import plot_comparison
+
+    bars = plot_comparison([("plain", metrics), ("guided", metrics)], tmp_path / "b.png", "t")
+    assert bars.stat().st_size > 0
     assert RunDirectory(root).load_state()["completed"][-1] == "iter-001/eval"
 
 
