@@ -139,10 +139,10 @@ def run_config(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", type=int, default=48, help="training problems")
+    parser.add_argument("--problems", type=int, default=36, help="training problems")
     parser.add_argument("--n", type=int, default=4, help="plain samples per problem")
     parser.add_argument("--threshold", type=int, default=None, help="t (default: n/2)")
-    parser.add_argument("--attempts", type=int, default=8, help="G: guided attempts at most")
+    parser.add_argument("--attempts", type=int, default=6, help="G: guided attempts at most")
     parser.add_argument(
         "--budget-factor",
         type=float,

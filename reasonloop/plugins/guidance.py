@@ -168,13 +168,8 @@ def _guided(ctx: RoundContext, settings: GuidanceSettings, step: Step) -> list[R
     deficient = [p for p in ctx.problems if p.id in counts and counts[p.id] < t]
     # Fewest correct first, so a token budget serves the hardest problems.
     deficient.sort(key=lambda p: counts[p.id])
-    deficient = deficient[: _affordable(ctx, settings, step, len(deficient))]
-    requests = []
-    for p in deficient:
-        r = _ask(ctx, settings, step, p)
-        if r is not None:
-            requests.append(r)
-    return requests
+    requests = [r for p in deficient if (r := _ask(ctx, settings, step, p)) is not None]
+    return _within_budget(ctx, settings, requests)
 
 
 def _ask(ctx: RoundContext, settings: GuidanceSettings, step: Step, p: Problem) -> Request | None:
@@ -241,21 +236,49 @@ def _revisions(ctx: RoundContext, settings: GuidanceSettings, step: Step) -> lis
     return requests
 
 
-def _affordable(ctx: RoundContext, settings: GuidanceSettings, step: Step, wanted: int) -> int:
-    """How many deficient problems this round can serve within the token budget."""
-    if settings.token_budget is None or wanted == 0:
-        return wanted
-    ours = [s for s in ctx.samples if s.request.plugin == NAME]
-    left = settings.token_budget - sum(s.prompt_tokens + s.completion_tokens for s in ours)
-    # An attempt costs about as much per sample as this plugin's samples so
-    # far (else the plain ones); an interactive attempt adds the teacher's.
-    seen = ours or [s for s in ctx.samples if _is_answer(s)]
-    if not seen:
-        return wanted
-    per_sample = sum(s.prompt_tokens + s.completion_tokens for s in seen) / len(seen)
-    extra = 1 if step.strategy == "interactive" else 0
-    cost = max(1.0, per_sample * (settings.samples_per_attempt + extra))
-    return max(0, min(wanted, int(left // cost)))
+def _within_budget(
+    ctx: RoundContext, settings: GuidanceSettings, requests: list[Request]
+) -> list[Request]:
+    """The first requests whose estimated cost fits in what is left of the token budget.
+
+    A request's prompt tokens are estimated from its characters at the
+    tokens-per-character rate of the stage's requests so far (the chat
+    template's overhead makes this err on the high side for long prompts),
+    its completion tokens as the mean of its role's samples so far. A
+    teacher request also reserves the actor's revision that follows it.
+    """
+    if settings.token_budget is None or not requests:
+        return requests
+    spent = sum(
+        s.prompt_tokens + s.completion_tokens for s in ctx.samples if s.request.plugin == NAME
+    )
+    left = settings.token_budget - spent
+    first = {s.request.id: s for s in ctx.samples}.values()
+    chars = sum(_chars(s.request) for s in first)
+    rate = sum(s.prompt_tokens for s in first) / chars if chars else 0.25
+    completion: dict[str, list[int]] = {}
+    for s in ctx.samples:
+        completion.setdefault(s.role, []).append(s.completion_tokens)
+    actor = completion.get("actor") or [0]
+
+    def mean(role: str) -> float:
+        values = completion.get(role) or actor
+        return sum(values) / len(values)
+
+    kept = []
+    for r in requests:
+        cost = r.sampling.n * (rate * _chars(r) + mean(r.role))
+        if r.role == "teacher":
+            cost += settings.samples_per_attempt * (rate * _chars(r) + mean("actor"))
+        if cost > left:
+            break
+        kept.append(r)
+        left -= cost
+    return kept
+
+
+def _chars(r: Request) -> int:
+    return sum(len(m.content) for m in r.messages) + len(r.prefill or "")
 
 
 @hookimpl

@@ -75,27 +75,54 @@ def hint_messages(
     return run.problem_messages(problem)
 
 
+def _answer_at(text: str, answer: str) -> int | None:
+    """Where the final answer first appears in ``text`` (as a whole number, if numeric)."""
+    answer = answer.strip()
+    if not answer:
+        return None
+    plain = answer.replace(",", "")
+    if re.fullmatch(r"-?\d+(\.\d+)?", plain):
+        # Digits may be grouped with commas in the text: 1500 is also 1,500.
+        number = ",?".join(re.escape(ch) for ch in plain)
+        m = re.search(r"(?<![\d.,])" + number + r"(?:\.0+)?(?![\d]|\.\d)", text)
+        return m.start() if m else None
+    found = text.find(answer)
+    return found if found >= 0 else None
+
+
 def state_reset_prefix(problem: Problem, index: int, settings: GuidanceSettings) -> str | None:
     """The start of the reference solution to pre-fill on a problem's ``index``-th reset.
 
-    With ``lines``: the first k lines, k = 1, 2, ... up to all but the last
-    line, then from 1 again (the last line states the final answer and is
-    never given). With ``shares``, or when the reference has a single line:
-    that share of its words (leaving out the last line when there are
-    several), at least one word and never all. ``None``: nothing to give.
+    The prefix never holds the final line, nor anything from where the final
+    answer first appears: the model must still do the step that reaches it.
+    With ``lines``: the first k whole lines before that point, k = 1, 2, ...
+    then from 1 again. With ``shares``, or when no whole line comes before the
+    answer (a one-step solution): that share of the words before it, at
+    least one word and never all. ``None``: nothing to give.
     """
     lines = reference_lines(problem)
     if not lines:
         return None
-    if settings.state_reset_unit == "lines" and len(lines) >= 2:
-        k = 1 + index % (len(lines) - 1)
-        return "\n".join(lines[:k]) + "\n"
-    text = "\n".join(lines[:-1] if len(lines) >= 2 else lines)
+    body = lines[:-1] if len(lines) >= 2 else lines
+    ref = problem.reference
+    text = "\n".join(body)
+    at = _answer_at(text, ref.answer or "") if ref else None
+    if at is not None:
+        text = text[:at]
+        whole = text.count("\n")  # lines that end before the answer appears
+    else:
+        whole = len(body) if len(lines) >= 2 else 0
+    if settings.state_reset_unit == "lines" and whole >= 1:
+        k = 1 + index % whole
+        return "\n".join(text.split("\n")[:k]) + "\n"
     words = list(_WORD.finditer(text))
-    if len(words) < 2:
+    # All the words before the answer is a fine last step ("12 + 30 =");
+    # the whole of a solution without the answer in it is not.
+    top = len(words) if at is not None else len(words) - 1
+    if top < 1:
         return None
     share = settings.state_reset_shares[index % len(settings.state_reset_shares)]
-    cut = min(max(1, round(share * len(words))), len(words) - 1)
+    cut = min(max(1, round(share * len(words))), top)
     return text[: words[cut - 1].end()]
 
 

@@ -20,7 +20,15 @@ from reasonloop.core.loop import Loop, build_run_context
 from reasonloop.core.plugins import make_plugin_manager
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import recipe_from_dict
-from reasonloop.core.records import Completion, Message, Request, Sample, TrainingExample
+from reasonloop.core.records import (
+    Completion,
+    Message,
+    Problem,
+    Reference,
+    Request,
+    Sample,
+    TrainingExample,
+)
 from reasonloop.core.rundir import JsonlLog, RunDirectory
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
 from reasonloop.datasets.arithmetic import load_arithmetic
@@ -249,7 +257,7 @@ def test_templates_can_be_overridden(tmp_path):
     assert s.request.messages[-1].content == f"{p.prompt} (it is {p.reference.answer}) {{x}}"
 
 
-def test_state_reset_prefixes_grow_and_never_include_the_final_line(tmp_path):
+def test_state_reset_prefixes_grow_and_never_reach_the_answer(tmp_path):
     def never(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
@@ -258,31 +266,49 @@ def test_state_reset_prefixes_grow_and_never_include_the_final_line(tmp_path):
     stage, samples, _ = sample_rounds(tmp_path, {"strategy": "state_reset", "attempts": 5}, never)
     p = stage.problems[2]
     lines = reference_lines(p)
-    assert len(lines) == 4 and lines[-1].startswith("Answer:")
+    # Three working lines, the third reaching the answer, then "Answer: N".
+    assert len(lines) == 4 and lines[-1] == f"Answer: {p.reference.answer}"
+    assert p.reference.answer in lines[2] and p.reference.answer not in "".join(lines[:2])
     prefixes = [s.request.prefill for s in guided(samples) if s.problem_id == p.id]
-    # k = 1, 2, 3 lines (all but the last), then from 1 again.
-    expected = ["\n".join(lines[:k]) + "\n" for k in (1, 2, 3, 1, 2)]
-    assert prefixes == expected
-    assert all("Answer" not in x for x in prefixes)
+    # k = 1, 2 lines (those before the step that reaches the answer), then from 1 again.
+    assert prefixes == ["\n".join(lines[:k]) + "\n" for k in (1, 2, 1, 2, 1)]
     s = next(s for s in guided(samples) if s.problem_id == p.id)
     # The plain question is asked; the prefix is the start of the answer.
     assert s.request.messages == stage.run.problem_messages(p)
     assert s.text == s.request.prefill + s.completion
 
 
+def reset(answer: str, rationale: str, index: int, unit: str = "lines") -> str | None:
+    p = Problem(id="x", prompt="q", reference=Reference(answer=answer, rationale=rationale))
+    return state_reset_prefix(p, index, GuidanceSettings(state_reset_unit=unit))
+
+
+def test_state_reset_on_one_step_solutions_stops_before_the_answer():
+    # No whole line comes before the answer: a share of the words before it.
+    assert [reset("31", "19 + 12 = 31.\nAnswer: 31", i) for i in range(4)] == [
+        "19", "19 +", "19 +", "19 + 12"]  # fmt: skip
+    # 1500 is found as 1,500; 150 inside 1500 is not the answer 150.
+    assert reset("1500", "1,200 + 300 = 1,500.\nAnswer: 1500", 3) == "1,200 + 300"
+    assert reset("150", "1500 / 10 = 150.\nAnswer: 150", 3) == "1500 / 10"
+    # One line without the answer in it (SVAMP's equations): never all of it.
+    assert [reset("145", "( 290.0 / 2.0 )", i) for i in range(4)] == [
+        "(", "( 290.0", "( 290.0 /", "( 290.0 / 2.0"]  # fmt: skip
+    # Without the answer anywhere: whole lines, all but the last.
+    assert [reset("x", "a\nb\nc", i) for i in range(3)] == ["a\n", "a\nb\n", "a\n"]
+    assert reset("12", "12", 0) is None
+
+
 def test_state_reset_by_shares_of_words():
     p = problems()[0]
     settings = GuidanceSettings(state_reset_unit="shares")
     body = "\n".join(reference_lines(p)[:-1])
-    words = body.split()
+    before = body[: body.rindex(p.reference.answer)]
+    assert p.reference.answer not in before
+    words = before.split()
     got = [state_reset_prefix(p, i, settings) for i in range(5)]
     for share, prefix in zip([0.2, 0.4, 0.6, 0.8, 0.2], got, strict=True):
-        assert body.startswith(prefix)
+        assert before.startswith(prefix)
         assert len(prefix.split()) == round(share * len(words))
-    # A one-line reference falls back to shares: never all of it.
-    one = p.model_copy(update={"reference": p.reference.model_copy(update={"rationale": "3 * 4"})})
-    assert [state_reset_prefix(one, i, GuidanceSettings()) for i in range(4)] == [
-        "3", "3", "3 *", "3 *"]  # fmt: skip
 
 
 def test_interactive_asks_the_teacher_then_the_actor_revises(tmp_path):
@@ -417,13 +443,14 @@ def test_guided_samples_that_copy_the_hint_are_filtered_and_counted(tmp_path):
 # -- token budget, coverage, settings ----------------------------------------------
 
 
-def test_token_budget_limits_guided_requests(tmp_path):
+@pytest.mark.parametrize("strategy", ["brute_force", "rationale", "interactive"])
+def test_token_budget_limits_guided_requests(tmp_path, strategy):
     def never(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
         return "I am not sure at all, sorry.\nAnswer: 1"
 
-    settings = {"strategy": "brute_force", "attempts": 10, "threshold": 3}
+    settings = {"strategy": strategy, "attempts": 5, "threshold": 3}
     _, free, _ = sample_rounds(tmp_path / "free", settings, never)
     spent = sum(s.prompt_tokens + s.completion_tokens for s in guided(free))
     budget = spent // 3
