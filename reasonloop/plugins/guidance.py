@@ -9,8 +9,9 @@ has t. Strategies, one or several in turn:
 - ``answer``: the reference final answer as a hint;
 - ``rationale``: the reference solution as a worked example to learn from;
 - ``state_reset``: the start of the reference solution pre-filled as the start
-  of the answer (k lines, k growing over attempts, never the last line; or a
-  share of its words), which the model continues;
+  of the answer (k lines, k growing over attempts, or a share of its words;
+  never the last line nor the step that reaches the answer), which the model
+  continues;
 - ``interactive``: a ``teacher`` role names the wrong step of the latest wrong
   answer (one round), then the actor revises (the next round);
 - ``brute_force``: the baseline, plain resampling of deficient problems, so

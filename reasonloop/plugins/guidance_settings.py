@@ -93,8 +93,8 @@ class GuidanceSettings(_Strict):
     attempts: int = Field(default=4, ge=1)
     #: Samples per deficient problem and attempt.
     samples_per_attempt: int = Field(default=1, ge=1)
-    #: ``state_reset``: pre-fill whole reference lines (k growing, never the
-    #: last line) or a share of its words (``shares``).
+    #: ``state_reset``: pre-fill whole reference lines (k growing) or a share
+    #: of its words (``shares``); never the step that reaches the answer.
     state_reset_unit: Literal["lines", "shares"] = "lines"
     #: ``state_reset`` with ``shares``: the shares of the reference used in turn.
     state_reset_shares: list[float] = Field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
