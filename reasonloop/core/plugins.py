@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.selfimprove",
     "reasonloop.plugins.selfdebug",
     "reasonloop.plugins.critic",
+    "reasonloop.plugins.guidance",
 )
 
 ENTRYPOINT_GROUP = "reasonloop"

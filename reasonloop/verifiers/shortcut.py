@@ -19,12 +19,14 @@ from collections.abc import Sequence
 __all__ = ["shortcut_reason", "working_numbers"]
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?(?![\w])")
+_TRAILING_ZEROS = re.compile(r"\.0+$")
 # The final-answer statement: "Answer: N", "#### N", "\boxed{N}" and the rest of its line.
 _FINAL = re.compile(r"(?im)(?:^.*\banswer\s*(?:is|:|=).*$|####.*$|\\boxed\{[^{}]*\})")
 
 
 def _numbers(text: str) -> list[str]:
-    return [m.group().replace(",", "") for m in _NUMBER.finditer(text)]
+    # "1,200" is 1200 and "290.0" is 290: data written as floats must match the problem's text.
+    return [_TRAILING_ZEROS.sub("", m.group().replace(",", "")) for m in _NUMBER.finditer(text)]
 
 
 def working_numbers(text: str) -> list[str]:

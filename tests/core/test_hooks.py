@@ -19,7 +19,9 @@ def example(i: int) -> TrainingExample:
 
 def hooks_with(*plugins: object) -> Hooks:
     # Without the built-in method plugins, whose hooks need a real run.
-    return Hooks(make_plugin_manager(disable=["selfimprove", "critic"], extra_plugins=plugins))
+    return Hooks(
+        make_plugin_manager(disable=["selfimprove", "critic", "guidance"], extra_plugins=plugins)
+    )
 
 
 def test_reasonloop_run_start_lets_a_plugin_register_state():

@@ -42,3 +42,10 @@ def test_too_little_working_compared_with_the_references_is_a_shortcut():
 def test_problems_without_numbers_only_compare_with_references():
     assert shortcut_reason("Answer: 4", problem="What is two plus two?") is None
     assert shortcut_reason("Answer: 4", problem="What is two plus two?", references=["2 + 2 = 4"])
+
+
+def test_numbers_written_as_floats_match_the_problem():
+    # SVAMP writes its equations with floats: "( 290.0 / 2.0 )" uses the problem's 290 and 2.
+    assert working_numbers("( 290.0 / 2.0 ) = 145.0 and 2.50") == ["290", "2", "145", "2.50"]
+    problem = "There are 290 bananas in 2 groups. How big is each group?"
+    assert shortcut_reason("( 290.0 / 2.0 ) = 145", problem=problem) is None
