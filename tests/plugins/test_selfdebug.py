@@ -294,7 +294,7 @@ def test_real_model_through_reasonloop_eval(tmp_path, smollm2, cli, write_recipe
         roles:
           actor:
             model: {smollm2}
-            backend_options: {{batch_size: 8}}
+            backend_options: {{batch_size: 8, threads: 1}}
             sampling: {{temperature: 0.6, max_tokens: 64}}
         data:
           eval: [{{name: humaneval, limit: 2}}]
