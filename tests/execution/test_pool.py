@@ -120,7 +120,9 @@ def test_two_pools_never_share_a_uid(pool):
         # their uid) must not reach a job of this pool that is still running.
         slow = threading.Thread(
             target=lambda: results.append(
-                pool.run(Job("import time\ntime.sleep(0.6)\nx = 1", tests=["assert x == 1"]))
+                pool.run(
+                    Job("import time\ntime.sleep(0.6)\nx = 1", tests=["assert x == 1"], timeout=5)
+                )
             )
         )
         results: list = []

@@ -294,7 +294,7 @@ def test_real_model_through_reasonloop_eval(tmp_path, smollm2, cli, write_recipe
         roles:
           actor:
             model: {smollm2}
-            backend_options: {{batch_size: 8}}
+            backend_options: {{batch_size: 8, threads: 1}}
             sampling: {{temperature: 0.6, max_tokens: 64}}
         data:
           eval: [{{name: humaneval, limit: 2}}]
@@ -322,3 +322,28 @@ def test_real_model_through_reasonloop_eval(tmp_path, smollm2, cli, write_recipe
     assert sd["test_quality"]["problems"] == 2 and sd["chains"] == 2
     assert "pass@1" in metrics["pass_at_k"]
     assert {row["purpose"] for row in metrics["compute"]} >= {"eval", "tests"}
+
+
+def test_resume_mid_evaluation_repeats_no_request(tmp_path, code_data):
+    """Cut the evaluation's samples after the first debugging round and resume."""
+    run = run_loop(tmp_path, code_data)
+    path = run / "iter-000" / "eval_samples.jsonl"
+    before = [json.loads(line) for line in path.read_text().splitlines()]
+    metrics_before = json.loads((run / "iter-000" / "eval.json").read_text())
+    kept = [row for row in before if row["request"]["round"] < 2]
+    assert len(kept) < len(before)
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+    state = json.loads((run / "state.json").read_text())
+    state["completed"].remove("iter-000/eval")
+    (run / "state.json").write_text(json.dumps(state))
+
+    ScriptedModel.prompts = []
+    r = recipe_from_dict(recipe(tmp_path, code_data))
+    pm = make_plugin_manager(extra_plugins=[ScriptedPlugin()], load_entrypoints=False)
+    Loop(build_run_context(r, run, RunProgress(enabled=False), pm=pm)).run_all()
+
+    after = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(row["id"] for row in after) == sorted(row["id"] for row in before)
+    assert len(ScriptedModel.prompts) == len(before) - len(kept)  # only the cut round again
+    metrics_after = json.loads((run / "iter-000" / "eval.json").read_text())
+    assert metrics_after["plugins"] == metrics_before["plugins"]
