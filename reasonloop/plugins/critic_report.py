@@ -195,8 +195,8 @@ def _eval_section(root: Any) -> str | None:
             continue
         lines += [
             "",
-            f"{d.name}: critic parse rate {_pct(m.get('parse_rate'))} of "
-            f"{m.get('critiques', 0)} critiques, agreement with the verifier "
+            f"{d.name}: {m.get('parsed', 0)} of {m.get('critiques', 0)} critiques parsed "
+            f"({_pct(m.get('parse_rate'))}); on those, acceptance agreed with the verifier "
             f"{_pct(m.get('agreement_with_verifier'))}; tokens {m.get('tokens', {})}",
             "",
         ]

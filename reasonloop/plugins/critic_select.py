@@ -70,13 +70,18 @@ class Lineage:
             first_of_text.setdefault(_normalised(s.text), s)
         #: The sample whose critique speaks for each root (identical texts share one).
         self.voice = {s.id: first_of_text[_normalised(s.text)] for s in self.roots}
+        self._accepts: dict[str, bool] = {}
 
     def critique(self, answer: Sample) -> Sample | None:
         return next((c for c in self.children.get(answer.id, []) if is_critique(c)), None)
 
     def accepted(self, answer: Sample) -> bool:
         c = self.critique(self.voice.get(answer.id, answer))
-        return c is not None and critique_of(c).accepts
+        if c is None:
+            return False
+        if c.id not in self._accepts:  # each critique is parsed once, however often asked
+            self._accepts[c.id] = critique_of(c).accepts
+        return self._accepts[c.id]
 
     def chain(self, root: Sample) -> list[Sample]:
         """The answers of ``root``'s critique-and-revise chain, root first."""

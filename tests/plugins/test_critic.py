@@ -138,11 +138,18 @@ def test_steps_are_lines_or_sentences_and_prefixes_keep_the_text():
 
 
 def test_shortcut_filter_on_refinements_of_real_critiques():
+    """Revisions the real actor wrote after those critiques, each labelled by reading it."""
     rows = [json.loads(line) for line in DATA.read_text().splitlines()]
-    for row in rows:
-        worked = row["answer"]  # the wrong attempt works with the problem's numbers
-        assert shortcut_reason(worked, problem=row["question"], references=[worked]) is None
-        assert shortcut_reason("Answer: 7", problem=row["question"], references=[worked])
+    refinements = [(row, r) for row in rows for r in row["refinements"]]
+    assert {r["shortcut"] for _, r in refinements} == {True, False}
+    for row, r in refinements:
+        reason = shortcut_reason(r["text"], problem=row["question"], references=[row["answer"]])
+        assert (reason is not None) == r["shortcut"], r["text"]
+    # A correct revision that only restates the answer is caught; a worked one is not.
+    correct = {
+        r["text"].split("\n")[0]: r["shortcut"] for _, r in refinements if r["verdict"] == "correct"
+    }
+    assert sorted(correct.values()) == [False, True]
 
 
 # -- settings ------------------------------------------------------------------
