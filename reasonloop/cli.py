@@ -19,6 +19,13 @@ from rich.table import Table
 
 from reasonloop.errors import ExitCode, ReasonloopError, UsageError
 
+try:  # typer >= 0.20 carries its own copy of click, with its own exceptions
+    from typer.exceptions import TyperException as _TyperUsage
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _TyperUsage = click.ClickException
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (KeyboardInterrupt, click.exceptions.Abort, typer.Abort)
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -362,12 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; errors print without a traceback."""
     try:
         result = app(args=argv, standalone_mode=False, prog_name="reasonloop")
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except (click.ClickException, _TyperUsage) as exc:
         exc.show()
         return ExitCode.USAGE_ERROR
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except _ABORT:
         err.print("[yellow]interrupted[/yellow]")
         return ExitCode.INTERRUPTED
     except ReasonloopError as exc:

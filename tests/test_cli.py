@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 GOOD = """\
 version: 1
 name: cli
@@ -137,3 +139,21 @@ def test_misspelt_trainer_option_fails_at_validate_not_after_sampling(cli, write
     assert outcome.exit_code == 2
     assert "trainer.options.learnig_rate: unknown key" in outcome.stderr
     assert "Traceback" not in outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch"], "No such command 'nosuch'"),
+        (["run"], "Missing argument"),
+        (["validate", "a.yaml", "extra"], "unexpected extra argument"),
+        (["run", "a.yaml", "--no-such-option"], "No such option"),
+    ],
+)
+def test_command_line_mistakes_exit_2_without_a_traceback(args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "reasonloop", *args], capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
