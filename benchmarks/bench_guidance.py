@@ -11,7 +11,7 @@ and backend; nothing is trained. The table gives, per configuration, the
 coverage of each difficulty bucket (share of problems with at least one
 selected training example) and the tokens spent.
 
-    python benchmarks/bench_guidance.py                      # about 10 min on 2 cores
+    python benchmarks/bench_guidance.py      # 36 problems (37 min on a busy shared 2-core box)
     python benchmarks/bench_guidance.py --problems 24 --attempts 4   # quicker
     python benchmarks/bench_guidance.py --problems 96 --configs brute_force,state_reset
 

@@ -85,7 +85,7 @@ class GuidanceSettings(_Strict):
     """``plugins.settings.guidance``: when and how deficient problems get hints."""
 
     #: One strategy, or a list used in turn over the guided attempts.
-    strategy: list[Strategy] = Field(default_factory=lambda: ["state_reset"])
+    strategy: list[Strategy] = Field(default_factory=lambda: ["rationale"])
     #: t: a problem with fewer correct samples is deficient (default: half of
     #: ``sampling.n``, rounded up; the GSI paper uses 4 of 8).
     threshold: int | None = Field(default=None, ge=1)
