@@ -12,6 +12,8 @@ __all__ = [
     "BackendFactory",
     "ProgressCallback",
     "greedy_copies",
+    "prompt_ids",
+    "prompt_text",
     "with_defaults",
 ]
 
@@ -63,3 +65,22 @@ def greedy_copies(completion: Completion, n: int) -> list[Completion]:
     """
     copy = completion.model_copy(update={"prompt_tokens": 0, "completion_tokens": 0})
     return [completion] + [copy.model_copy() for _ in range(n - 1)]
+
+
+def prompt_text(tokenizer: Any, request: Request) -> str:
+    """The text a model continues for ``request``: chat template, then the prefill.
+
+    A request without messages is a raw text completion of its prefill (the
+    completions endpoint). Every backend that applies the template itself
+    uses this, so all of them see the same prompt.
+    """
+    if not request.messages:
+        return request.prefill or ""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text + (request.prefill or "")
+
+
+def prompt_ids(tokenizer: Any, request: Request) -> list[int]:
+    """The token ids of :func:`prompt_text` (the template adds special tokens itself)."""
+    return list(tokenizer(prompt_text(tokenizer, request), add_special_tokens=False)["input_ids"])

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reasonloop.backends.base import ProgressCallback, greedy_copies, with_defaults
+from reasonloop.backends.base import ProgressCallback, greedy_copies, prompt_text, with_defaults
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import BackendError
 
@@ -276,13 +276,7 @@ class OpenAIBackend:
         ]
 
     def _raw_prompt(self, request: Request) -> str:
-        if not request.messages:
-            return request.prefill or ""
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        text = self._template.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return text + (request.prefill or "")
+        return prompt_text(self._template, request)
 
 
 def _split(total: int, weights: list[int]) -> list[int]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasonloop.backends.base import ProgressCallback, with_defaults
+from reasonloop.backends.base import ProgressCallback, prompt_ids, with_defaults
 from reasonloop.backends.batch_decoding import BatchDecoder, DecodeJob
 from reasonloop.backends.decode_attention import ATTENTION_NAME, use_decode_attention
 from reasonloop.backends.hf_models import import_torch, load_causal_lm, load_tokenizer
@@ -150,17 +150,7 @@ class TransformersBackend:
 
     def prompt_ids(self, request: Request) -> list[int]:
         """Return the token ids the model sees for ``request`` (template plus prefill)."""
-        if not request.messages:
-            # No messages: a raw text completion of the prefill (the
-            # completions endpoint of ``reasonloop serve``).
-            text = request.prefill or ""
-            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        text += request.prefill or ""
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return prompt_ids(self.tokenizer, request)
 
     def _job(self, request: Request) -> DecodeJob:
         params = with_defaults(request.sampling, self.defaults)

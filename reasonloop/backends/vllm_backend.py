@@ -26,7 +26,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reasonloop.backends.base import ProgressCallback, greedy_copies, with_defaults
+from reasonloop.backends.base import (
+    ProgressCallback,
+    greedy_copies,
+    prompt_ids,
+    with_defaults,
+)
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import BackendError, UsageError
 
@@ -144,15 +149,7 @@ class VLLMBackend:
 
     def prompt_ids(self, request: Request) -> list[int]:
         """The token ids the engine sees: chat template plus prefill."""
-        if not request.messages:
-            text = request.prefill or ""
-        else:
-            messages = [{"role": m.role, "content": m.content} for m in request.messages]
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            text += request.prefill or ""
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return prompt_ids(self.tokenizer, request)
 
     def _params(self, request: Request) -> Any:
         p = with_defaults(request.sampling, self.defaults)
