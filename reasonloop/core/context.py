@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from reasonloop.core.records import Message, Problem, Request, Sample, SamplingParams, stable_id
+from reasonloop.core.records import (
+    Message,
+    Problem,
+    Request,
+    Sample,
+    SamplingParams,
+    TrainingExample,
+    stable_id,
+)
 from reasonloop.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,6 +101,31 @@ class RunContext:
             messages.append(Message(role="system", content=system))
         messages.append(Message(role="user", content=text or self.format_problem(problem)))
         return messages
+
+    def solution_example(
+        self,
+        problem: Problem,
+        sample: Sample,
+        text: str,
+        *,
+        plugin: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> TrainingExample:
+        """The plain training example: the problem as the actor sees it -> ``text``.
+
+        Method plugins use it for what the model should learn to write on
+        its own (hints, critiques and feedback left out of the prompt).
+        """
+        meta = {"difficulty": problem.difficulty, "source": problem.source}
+        return TrainingExample(
+            id=stable_id("example", sample.id),
+            problem_id=problem.id,
+            sample_id=sample.id,
+            messages=[*self.problem_messages(problem), Message(role="assistant", content=text)],
+            plugin=plugin,
+            how=sample.request.how,
+            metadata={**meta, **(metadata or {})},
+        )
 
     def format_problem(self, problem: Problem) -> str:
         """The problem as the actor's user message, through its domain's template."""

@@ -109,15 +109,7 @@ def refinement_examples(
         }
         question = run.problem_messages(problem)
         examples.append(
-            TrainingExample(
-                id=stable_id("example", k.refinement.id),
-                problem_id=problem.id,
-                sample_id=k.refinement.id,
-                messages=[*question, Message(role="assistant", content=text)],
-                plugin=NAME,
-                how=k.refinement.request.how,
-                metadata=meta,
-            )
+            run.solution_example(problem, k.refinement, text, plugin=NAME, metadata=meta)
         )
         if cfg.multi_turn:
             follow_up = render(cfg.refine_template, critique=critique.feedback)

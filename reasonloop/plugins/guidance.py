@@ -306,18 +306,7 @@ def reasonloop_training_examples(
         chain = strategy == "interactive" and settings.interactive_examples != "plain"
         if not chain or settings.interactive_examples == "both":
             examples.append(
-                TrainingExample(
-                    id=stable_id("example", s.id),
-                    problem_id=problem.id,
-                    sample_id=s.id,
-                    messages=[
-                        *ctx.run.problem_messages(problem),
-                        Message(role="assistant", content=text),
-                    ],
-                    plugin=NAME,
-                    how=s.request.how,
-                    metadata=metadata,
-                )
+                ctx.run.solution_example(problem, s, text, plugin=NAME, metadata=metadata)
             )
         if chain:
             examples.append(_chain_example(s, text, problem, metadata))

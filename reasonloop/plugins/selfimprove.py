@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from reasonloop import hookimpl
-from reasonloop.core.records import Message, Sample, TrainingExample, stable_id
+from reasonloop.core.records import Sample, TrainingExample
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext
@@ -54,20 +54,7 @@ def reasonloop_training_examples(
         text = s.text
         if clean and problem.reference and problem.reference.answer:
             text = clean_solution(text, problem.reference.answer)
-        examples.append(
-            TrainingExample(
-                id=stable_id("example", s.id),
-                problem_id=problem.id,
-                sample_id=s.id,
-                messages=[
-                    *ctx.run.problem_messages(problem),
-                    Message(role="assistant", content=text),
-                ],
-                plugin=NAME,
-                how=s.request.how,
-                metadata={"difficulty": problem.difficulty, "source": problem.source},
-            )
-        )
+        examples.append(ctx.run.solution_example(problem, s, text, plugin=NAME))
     return examples
 
 
