@@ -18,14 +18,13 @@ import os
 import queue
 import select
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
+from reasonloop.core.processes import start_module
 from reasonloop.core.records import Verdict
 from reasonloop.execution.jobs import ExecutionResult, Job
 from reasonloop.execution.limits import ExecutionLimits, SandboxOptions
@@ -196,15 +195,11 @@ class _WorkerProcess:
 
     def __init__(self, slot: int, config: dict[str, Any]):
         self.slot = slot
-        root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reasonloop.execution.worker"],
+        self.proc = start_module(
+            "reasonloop.execution.worker",
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=env,
             close_fds=True,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None

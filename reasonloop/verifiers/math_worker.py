@@ -19,8 +19,8 @@ import queue
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
+from reasonloop.core.processes import start_module
 from reasonloop.verifiers.math_ast import LimitExceeded
 
 __all__ = ["SymbolicPool", "SymbolicTimeout", "handle_request", "main"]
@@ -97,17 +97,13 @@ class _Worker:
     """One worker process, with a thread that reads its replies."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reasonloop.verifiers.math_worker"],
+        self.proc = start_module(
+            "reasonloop.verifiers.math_worker",
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
             bufsize=1,
-            env=env,
         )
         self.replies: queue.Queue[str | None] = queue.Queue()
         self.ready = False
