@@ -35,6 +35,9 @@ class Trainer(Protocol):
     with ``prompt``/``completion`` chat lists, or ``messages``), in the order
     the trainer must keep when the recipe turns shuffling off. The trainer
     writes its checkpoint under ``output_dir`` and returns where it is.
+
+    A trainer may also have a ``trains_adapter`` attribute: when true (a LoRA
+    run), generation engines that serve adapters stay up during training.
     """
 
     def train(
