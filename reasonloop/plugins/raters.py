@@ -139,11 +139,13 @@ def select(
         "selected": _buckets(chosen, problems, samples, "pass"),
     }
     atomic_write_json(d / "raters.json", record)
-    weights = record.get("rounds", [{}])[-1].get("weights", {})
-    shown = ", ".join(f"{n} {w:.2f}" for n, w in weights.items() if w > 0)
+    if cfg.control:
+        how = f"{cfg.control} control"
+    else:
+        weights = record["rounds"][0]["weights"] if record["rounds"] else {}
+        how = "weights: " + ", ".join(f"{n} {w:.2f}" for n, w in weights.items() if w > 0)
     ctx.run.progress.event(
-        f"iteration {ctx.iteration}: raters kept {k} of {len(pool)} candidates"
-        + (f" (weights: {shown})" if shown else f" ({cfg.control} control)")
+        f"iteration {ctx.iteration}: raters kept {k} of {len(pool)} candidates ({how})"
     )
     return chosen
 

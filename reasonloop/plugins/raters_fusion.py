@@ -6,11 +6,12 @@ beats under that rater (ties count half), so every rater speaks in the same
 unit and a rater's scale or outliers do not matter. :func:`rater_weights`
 weighs each rater by
 
-- its *reliability*: how often it orders a pair of candidates the way the
-  consensus of the other raters does, ``(1 + rho) / 2`` with ``rho`` the
-  rank correlation to that consensus (1: always, 0.5: unrelated, 0: always
-  the other way; FIRE measures this against a strong judge model, which a
-  self-improvement loop does not have); and
+- its *reliability*: how well it orders candidates the way the consensus of
+  the other raters (each weighted by its own reliability, copies of this
+  rater left out) does, ``(1 + rho) / 2`` with ``rho`` the rank correlation
+  to that consensus (1: the same order, 0.5: unrelated, 0: the reverse;
+  FIRE measures this against a strong judge model, which a self-improvement
+  loop does not have); and
 - its *independence*: ``1 / sum_j max(0, rho_ij)`` over the raters, itself
   included, so ``k`` raters that say the same thing share the weight of one.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "COPY_CORRELATION",
     "RoundRecord",
     "fuse",
     "pool_sizes",
@@ -76,28 +78,33 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
+#: Raters whose rank correlation is above this are copies of each other when
+#: judging reliability (a rater cannot vouch for itself through its copy).
+COPY_CORRELATION = 0.9
+
+
 def rater_weights(aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(reliability, independence, weight) of each column of ``aligned`` (candidates x raters).
 
-    A rater's consensus is the mean of the other raters weighted by their
-    independence and reliability, each also discounted by how much it merely
-    repeats this rater (``1 - max(0, rho_ij)``): a rater cannot vouch for
-    itself through its own copies. Reliability and consensus are refined
-    together until they settle, so a rater that contradicts the rest stops
-    pulling the consensus its way. Weights are ``reliability * independence``,
-    normalised to sum to 1 (equal weights when every product is 0).
+    A rater's consensus is the mean of the other raters, each weighted by its
+    own reliability and left out (smoothly, from a rank correlation of
+    :data:`COPY_CORRELATION` up to 1) when it is a copy of this rater.
+    Reliability and consensus are refined together until they settle, so a
+    rater that contradicts the rest stops pulling the consensus its way.
+    Weights are ``reliability * independence``, normalised to sum to 1
+    (equal weights when every product is 0).
     """
     m = aligned.shape[1]
     if m == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     corr = _correlations(aligned)
     independence = 1.0 / np.maximum(corr, 0.0).sum(axis=1)
+    distinct = np.clip((1.0 - corr) / (1.0 - COPY_CORRELATION), 0.0, 1.0)
     reliability = np.ones(m)
     for _ in range(50):
-        trust = independence * reliability
         updated = np.ones(m)
         for i in range(m):
-            w = trust * (1.0 - np.maximum(corr[i], 0.0))
+            w = reliability * distinct[i]
             w[i] = 0.0
             if w.sum() > 1e-9:
                 consensus = aligned @ w / w.sum()
@@ -172,7 +179,9 @@ def progressive_select(
     n = len(next(iter(scores.values()))) if scores else 0
     pool = list(range(n))
     records: list[RoundRecord] = []
-    for size in pool_sizes(n, keep, rounds):
+    for r, size in enumerate(pool_sizes(n, keep, rounds)):
+        if r > 0 and len(pool) <= size:
+            break  # nothing left to drop
         aligned_all = {name: win_rates([scores[name][i] for i in pool]) for name in names}
         active = [name for name in names if np.ptp(aligned_all[name]) > 0]
         silent = [name for name in names if name not in active]
