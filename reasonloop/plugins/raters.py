@@ -83,9 +83,10 @@ def reasonloop_run_start(run: RunContext) -> None:
     if cfg is None:
         return
     names = _chosen(run, cfg)
+    registry = raters_registry(run)
     for name in names:
         model = OPTIONS.get(name)
-        if model is not None and raters_registry(run).owner(name) == NAME:
+        if model is not None and registry.owner(name) == NAME:
             build_checked(model.model_validate, f"{KEY}.options.{name}", cfg.options.get(name, {}))
 
 

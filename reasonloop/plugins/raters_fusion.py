@@ -179,6 +179,8 @@ def progressive_select(
     n = len(next(iter(scores.values()))) if scores else 0
     pool = list(range(n))
     records: list[RoundRecord] = []
+    if n == 0:
+        return [], records
     for r, size in enumerate(pool_sizes(n, keep, rounds)):
         if r > 0 and len(pool) <= size:
             break  # nothing left to drop

@@ -212,6 +212,14 @@ def test_third_party_rater_scores_are_cached_and_fused(tmp_path):
     assert {e.problem_id for e in kept} == {"p0", "p1"}
 
 
+def test_no_candidates_select_nothing(tmp_path):
+    problems, _ = candidates()
+    run = make_run(tmp_path, {"keep": 0.5})
+    assert raters.select([], stage(run, problems), RatersSettings()) == []
+    record = json.loads((tmp_path / "iter-000" / "raters.json").read_text())
+    assert record["selected"] == 0 and record["rounds"] == []
+
+
 def test_a_rater_name_registered_twice_names_both_plugins():
     class Clash:
         @hookimpl
