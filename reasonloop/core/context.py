@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from reasonloop.core.recipe import Recipe, RoleConfig
     from reasonloop.core.rundir import RunDirectory
 
-__all__ = ["IterationContext", "RoundContext", "RunContext"]
+__all__ = ["IterationContext", "RoundContext", "RunContext", "TrajectoryForm"]
 
 Mode = Literal["train", "eval"]
+#: How a plugin turns a corrected attempt into training examples (its
+#: ``trajectories`` setting): see :meth:`RunContext.refinement_examples`.
+TrajectoryForm = Literal["plain", "chain", "both"]
 
 
 @dataclass
@@ -126,6 +129,54 @@ class RunContext:
             how=sample.request.how,
             metadata={**meta, **(metadata or {})},
         )
+
+    def refinement_examples(
+        self,
+        problem: Problem,
+        sample: Sample,
+        text: str,
+        *,
+        trajectory: list[Message],
+        form: TrajectoryForm,
+        plugin: str,
+        chain_text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[TrainingExample]:
+        """Examples from a corrected attempt, as a plugin's ``trajectories`` setting asks.
+
+        ``trajectory`` is the conversation that led to the correction: the
+        question, the wrong attempt (assistant) and the feedback on it (user),
+        possibly several rounds. ``plain`` gives the question -> ``text``
+        example (:meth:`solution_example`); ``chain`` gives the whole
+        trajectory followed by the correction (``chain_text``, default
+        ``text``), trained on the correction only: the wrong attempts are in
+        the context but carry no loss, so the model learns to recover from its
+        own errors, not to make them; ``both`` gives the two.
+        """
+        examples = []
+        if form in ("plain", "both"):
+            examples.append(
+                self.solution_example(problem, sample, text, plugin=plugin, metadata=metadata)
+            )
+        if form in ("chain", "both"):
+            turns = [
+                m.model_copy(update={"train": False}) if m.role == "assistant" else m
+                for m in trajectory
+            ]
+            final = Message(role="assistant", content=chain_text or text, train=True)
+            meta = {"difficulty": problem.difficulty, "source": problem.source}
+            examples.append(
+                TrainingExample(
+                    id=stable_id("chain", sample.id),
+                    problem_id=problem.id,
+                    sample_id=sample.id,
+                    messages=[*turns, final],
+                    plugin=plugin,
+                    how=f"{sample.request.how}-chain",
+                    metadata={**meta, **(metadata or {}), "trajectory": "chain"},
+                )
+            )
+        return examples
 
     def format_problem(self, problem: Problem) -> str:
         """The problem as the actor's user message, through its domain's template."""

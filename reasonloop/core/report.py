@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reasonloop.core.accounting import compute_ledger, merge_ledgers, total_tokens
-from reasonloop.core.records import Sample
-from reasonloop.core.rundir import JsonlLog, RunDirectory, atomic_write_text
+from reasonloop.core.records import Sample, TrainingExample
+from reasonloop.core.rundir import JsonlLog, RunDirectory, atomic_write_text, read_jsonl
 
 if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
@@ -97,6 +97,7 @@ def write_report(
             ]
             lines.append(f"| {r['stage']} | " + " | ".join(cells) + " |")
     lines += _pass_at_k_section(evaluated)
+    lines += _examples_section(run_dir)
     lines += [
         "",
         "## Compute by role, plugin and purpose",
@@ -183,3 +184,34 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def _examples_section(run_dir: RunDirectory) -> list[str]:
+    """Training examples per iteration, plugin and kind, with the refinement chains."""
+    rows = []
+    for d in sorted(p for p in run_dir.root.glob("iter-*") if p.is_dir()):
+        if not (d / "selected.jsonl").exists():
+            continue
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, name in enumerate(("candidates.jsonl", "selected.jsonl")):
+            path = d / name
+            for ex in read_jsonl(path, TrainingExample) if path.exists() else []:
+                g = groups.setdefault((ex.plugin, ex.how), [0, 0, 0])
+                g[i] += 1
+                if i == 1 and any(m.role == "assistant" and m.train is False for m in ex.messages):
+                    g[2] += 1
+        rows += [(d.name, plugin, how, *g) for (plugin, how), g in sorted(groups.items())]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Training examples by plugin",
+        "",
+        "Chains: selected multi-turn examples (wrong attempt -> feedback -> "
+        "correction) whose wrong attempts carry no loss.",
+        "",
+        "| iteration | plugin | kind | candidates | selected | chains |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
+    return lines

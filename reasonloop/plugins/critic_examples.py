@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reasonloop.core.records import Message, Problem, Sample, TrainingExample, stable_id
+from reasonloop.core.records import Message, Problem, Sample, TrainingExample
 from reasonloop.plugins.critic_rounds import critique_of, is_refinement
 from reasonloop.plugins.critic_settings import NAME, CriticSettings
 from reasonloop.plugins.critique_format import render
@@ -107,26 +107,18 @@ def refinement_examples(
             "answer_id": k.answer.id,
             "first_wrong_step": critique.first_wrong_step,
         }
-        question = run.problem_messages(problem)
-        examples.append(
-            run.solution_example(problem, k.refinement, text, plugin=NAME, metadata=meta)
+        trajectory = [
+            *run.problem_messages(problem),
+            Message(role="assistant", content=k.answer.text),
+            Message(role="user", content=render(cfg.refine_template, critique=critique.feedback)),
+        ]
+        examples += run.refinement_examples(
+            problem,
+            k.refinement,
+            text,
+            trajectory=trajectory,
+            form=cfg.trajectories,
+            plugin=NAME,
+            metadata=meta,
         )
-        if cfg.multi_turn:
-            follow_up = render(cfg.refine_template, critique=critique.feedback)
-            examples.append(
-                TrainingExample(
-                    id=stable_id("example", k.refinement.id, "multi-turn"),
-                    problem_id=problem.id,
-                    sample_id=k.refinement.id,
-                    messages=[
-                        *question,
-                        Message(role="assistant", content=k.answer.text, train=False),
-                        Message(role="user", content=follow_up),
-                        Message(role="assistant", content=text, train=True),
-                    ],
-                    plugin=NAME,
-                    how="refined-after-critique-multi-turn",
-                    metadata={**meta, "multi_turn": True},
-                )
-            )
     return examples

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from reasonloop.core.context import TrajectoryForm
 from reasonloop.plugins.critique_format import (
     CRITIQUE_FIELDS,
     DEFAULT_CRITIQUE_TEMPLATE,
@@ -33,9 +34,10 @@ class CriticSettings(BaseModel):
     critiques_per_problem: int = Field(default=2, ge=0)
     #: Refinements the actor writes per critique (m).
     refinements: int = Field(default=2, ge=1)
-    #: Also emit (question, wrong answer, critique) -> refinement as a
-    #: multi-turn example, with no loss on the wrong answer.
-    multi_turn: bool = False
+    #: Training examples from a revision: ``plain`` (question -> revision),
+    #: ``chain`` (question, wrong answer, critique -> revision, no loss on the
+    #: wrong answer) or ``both``.
+    trajectories: TrajectoryForm = "plain"
     #: A refinement that works with fewer numbers than this share of the
     #: leanest reference solution (the wrong attempt, the gold rationale) is a
     #: shortcut and not kept (see reasonloop.verifiers.shortcut).

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
-from reasonloop.core.records import Message, Sample, TrainingExample, stable_id
+from reasonloop.core.records import Sample, TrainingExample
 from reasonloop.plugins.guidance_requests import (
     hint_messages,
     reference_solution,
@@ -303,30 +303,18 @@ def reasonloop_training_examples(
             "strategy": strategy,
             "attempt": s.request.meta.get("attempt"),
         }
-        chain = strategy == "interactive" and settings.interactive_examples != "plain"
-        if not chain or settings.interactive_examples == "both":
-            examples.append(
-                ctx.run.solution_example(problem, s, text, plugin=NAME, metadata=metadata)
-            )
-        if chain:
-            examples.append(_chain_example(s, text, problem, metadata))
+        # Only interactive guidance has a wrong attempt and feedback to learn from.
+        form = settings.trajectories if strategy == "interactive" else "plain"
+        examples += ctx.run.refinement_examples(
+            problem,
+            s,
+            text,
+            trajectory=s.request.messages,
+            form=form,
+            plugin=NAME,
+            metadata={**metadata, "teacher_sample_id": s.request.parent_sample_id},
+        )
     return examples
-
-
-def _chain_example(
-    s: Sample, text: str, problem: Problem, metadata: dict[str, Any]
-) -> TrainingExample:
-    """Question, wrong attempt (not trained), feedback, revision (trained)."""
-    messages = [m.model_copy(update={"train": False}) for m in s.request.messages]
-    return TrainingExample(
-        id=stable_id("chain", s.id),
-        problem_id=problem.id,
-        sample_id=s.id,
-        messages=[*messages, Message(role="assistant", content=text, train=True)],
-        plugin=NAME,
-        how="interactive-chain",
-        metadata={**metadata, "teacher_sample_id": s.request.parent_sample_id},
-    )
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from reasonloop.core.context import TrajectoryForm
 from reasonloop.core.plugins import build_checked
 from reasonloop.errors import RecipeError
 
@@ -109,7 +110,7 @@ class GuidanceSettings(_Strict):
     #: ``interactive``: train on the plain question and the revision
     #: (``plain``), on the whole chain with the wrong attempt masked
     #: (``chain``), or both.
-    interactive_examples: Literal["plain", "chain", "both"] = "plain"
+    trajectories: TrajectoryForm = "plain"
     #: ``interactive``: the teacher's token limit (default: the role's).
     teacher_max_tokens: int | None = Field(default=None, ge=1)
     templates: GuidanceTemplates = Field(default_factory=GuidanceTemplates)

@@ -17,8 +17,8 @@ fails gets a debugging turn:
 Up to ``rounds`` revisions per program. The real tests are never used for
 debugging: in evaluation they are not even visible (plugins get problems
 without their reference). At training time the revised programs that pass
-the real tests become training examples (with ``multiturn: true``, the whole
-debugging exchange, with the loss masked on the failed attempt). Every
+the real tests become training examples (with ``trajectories: chain``, the
+whole debugging exchange, with the loss masked on the failed attempt). Every
 request is accounted to this plugin (purposes ``tests`` and ``debug``), and
 ``eval.json`` and the report compare it with plain resampling at equal tokens.
 """
@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reasonloop import hookimpl
+from reasonloop.core.context import TrajectoryForm
 from reasonloop.core.plugins import build_checked
-from reasonloop.core.records import Message, Sample, TrainingExample, stable_id
+from reasonloop.core.records import Message, Sample, TrainingExample
 from reasonloop.plugins.selfdebug_prompts import (
     call_in_test,
     debug_in_message,
@@ -66,9 +67,10 @@ class SelfDebugSettings(BaseModel):
     rounds: int = Field(default=2, ge=1, le=20)
     #: Where it runs: at training time (``train``), at test time (``eval``).
     stages: list[Literal["train", "eval"]] = Field(default_factory=lambda: ["train", "eval"])
-    #: Keep the debugging exchange as a multi-turn training example (the
-    #: failed attempt's loss masked) instead of the revised program alone.
-    multiturn: bool = False
+    #: Training examples from a passing revision: ``plain`` (the problem ->
+    #: the revised program), ``chain`` (the debugging exchange, the failed
+    #: attempt's loss masked, then the revision) or ``both``.
+    trajectories: TrajectoryForm = "plain"
     tests_max_tokens: int = Field(default=256, ge=8)
     #: Token limit of a revision; ``None``: the role's (or eval's) limit.
     debug_max_tokens: int | None = Field(default=None, ge=8)
@@ -272,33 +274,18 @@ def reasonloop_training_examples(
     for s in samples:
         if s.request.plugin != NAME or s.request.purpose != "debug" or not s.correct:
             continue
-        if st.settings.multiturn:
-            turns = [
-                m.model_copy(update={"train": False}) if m.role == "assistant" else m
-                for m in s.request.messages
-            ]
-            messages = [*turns, Message(role="assistant", content=s.text, train=True)]
-        else:
-            code = extract_code(s.text, entry).strip()
-            messages = [
-                *ctx.run.problem_messages(problem),
-                Message(role="assistant", content=f"```python\n{code}\n```"),
-            ]
-        examples.append(
-            TrainingExample(
-                id=stable_id("example", s.id),
-                problem_id=problem.id,
-                sample_id=s.id,
-                messages=messages,
-                plugin=NAME,
-                how=s.request.how,
-                metadata={
-                    "source": problem.source,
-                    "difficulty": problem.difficulty,
-                    "debug_round": s.request.meta.get("debug_round"),
-                    "multiturn": st.settings.multiturn,
-                },
-            )
+        code = extract_code(s.text, entry).strip()
+        # Plain: the clean program alone; chain: the debugging exchange as it
+        # happened (test results or traces as feedback), then the revision.
+        examples += ctx.run.refinement_examples(
+            problem,
+            s,
+            f"```python\n{code}\n```",
+            trajectory=s.request.messages,
+            form=st.settings.trajectories,
+            plugin=NAME,
+            chain_text=s.text,
+            metadata={"debug_round": s.request.meta.get("debug_round")},
         )
     return examples
 

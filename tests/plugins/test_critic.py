@@ -357,7 +357,7 @@ def test_wrong_samples_get_one_critique_then_m_refinements_in_batched_rounds(tmp
 
 
 def test_kept_refinements_are_correct_worked_and_one_per_critique(tmp_path):
-    stage, _, _, samples, _ = sample_rounds(tmp_path, {"multi_turn": True})
+    stage, _, _, samples, _ = sample_rounds(tmp_path, {"trajectories": "both"})
     p1 = next(p for p in stage.problems if p.id == "p1")
     own = [s for s in samples if s.problem_id == "p1"]
     examples = stage.run.hooks.training_examples(p1, own, stage)
@@ -381,8 +381,8 @@ def test_kept_refinements_are_correct_worked_and_one_per_critique(tmp_path):
     assert trl["prompt"][1] == {"role": "assistant", "content": WRONG[5]}
 
 
-def test_selection_keeps_the_multi_turn_example_beside_the_plain_one(tmp_path):
-    stage, _, _, samples, _ = sample_rounds(tmp_path, {"multi_turn": True})
+def test_selection_keeps_the_chain_example_beside_the_plain_one(tmp_path):
+    stage, _, _, samples, _ = sample_rounds(tmp_path, {"trajectories": "both"})
     p1 = next(p for p in stage.problems if p.id == "p1")
     examples = stage.run.hooks.training_examples(
         p1, [s for s in samples if s.problem_id == "p1"], stage
@@ -390,7 +390,7 @@ def test_selection_keeps_the_multi_turn_example_beside_the_plain_one(tmp_path):
     selected = stage.run.hooks.select_examples(examples, stage)
     assert {e.how for e in selected} == {
         "refined-after-critique",
-        "refined-after-critique-multi-turn",
+        "refined-after-critique-chain",
     }
 
 
@@ -599,7 +599,7 @@ def test_real_model_critiques_and_refines(tmp_path, smollm2, cli, write_recipe):
         eval: {{baseline: false, max_tokens: 40}}
         plugins:
           settings:
-            critic: {{refinements: 1, multi_turn: true, refine_rounds: 1,
+            critic: {{refinements: 1, trajectories: both, refine_rounds: 1,
                       critique_max_tokens: 48, critique_temperature: 0.7,
                       refine_unparsable: true}}
         """

@@ -384,7 +384,7 @@ def test_examples_are_the_plain_question_and_the_guided_solution(tmp_path, strat
 
 
 def test_interactive_chain_masks_the_wrong_attempt(tmp_path):
-    settings = {"strategy": "interactive", "interactive_examples": "both"}
+    settings = {"strategy": "interactive", "trajectories": "both"}
     stage, samples, _ = sample_rounds(tmp_path, settings)
     examples = examples_of(stage, samples)
     chains = [e for e in examples if e.how == "interactive-chain"]
@@ -393,7 +393,7 @@ def test_interactive_chain_masks_the_wrong_attempt(tmp_path):
     assert len(chains) == len(plain) == 3
     chain = chains[0]
     assert [(m.role, m.train) for m in chain.messages] == [
-        ("user", False), ("assistant", False), ("user", False), ("assistant", True)]  # fmt: skip
+        ("user", None), ("assistant", False), ("user", None), ("assistant", True)]  # fmt: skip
     assert "teacher" in chain.messages[2].content
     row = chain.to_trl()
     # Only the revision is trained: the wrong attempt sits in the prompt.

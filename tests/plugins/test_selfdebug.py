@@ -257,7 +257,7 @@ def test_label_feedback_and_rounds_limit(tmp_path, code_data):
 
 
 def test_in_execution_debugging_through_the_loop(tmp_path, code_data):
-    run = run_loop(tmp_path, code_data, mode="in", multiturn=True)
+    run = run_loop(tmp_path, code_data, mode="in", trajectories="chain")
     debug = [
         s
         for s in JsonlLog(run / "iter-000" / "samples.jsonl", Sample)
