@@ -298,7 +298,8 @@ def serve(
             raise UsageError(f"--option {item!r}: expected key=value")
         options[key] = yaml.safe_load(raw) if raw else ""
     registry = Registry.collect(make_plugin_manager(), "reasonloop_register_backends", "backend")
-    engine = build_checked(registry.get(backend), "--option", model, options)
+    factory = registry.get(backend)
+    engine = build_checked(factory, "--option", model, options)
     try:
         server = ModelServer(
             engine,
@@ -307,6 +308,7 @@ def serve(
             port=port,
             max_batch=max_batch,
             max_pending=max_pending,
+            loader=lambda adapter: build_checked(factory, "--option", adapter, options),
         )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -9,7 +9,11 @@ clients send one request at a time.
 Endpoints: ``POST /v1/chat/completions`` (messages; a final assistant message
 with ``continue_final_message`` is continued, as vLLM does),
 ``POST /v1/completions`` (raw text prompt), ``GET /v1/models``,
-``GET /health``. More than ``max_pending`` waiting requests get
+``GET /health``, and vLLM's ``POST /v1/load_lora_adapter`` (``lora_name``,
+``lora_path``): a LoRA adapter of the served model is loaded beside it and
+answers requests for its name, so a run whose actor trains LoRA adapters
+keeps using the server. A request naming a model the server does not serve
+gets 404. More than ``max_pending`` waiting requests get
 ``429 Too Many Requests`` with ``Retry-After``, so clients back off instead
 of queueing without bound.
 """
@@ -21,6 +25,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,12 +120,17 @@ class ModelServer:
         max_batch: int = 64,
         window: float = 0.02,
         max_pending: int = 1024,
+        loader: Callable[[str], Any] | None = None,
     ):
         self.backend = backend
         self.model_name = model_name
         self.max_batch = max_batch
         self.window = window
         self.max_pending = max_pending
+        #: Builds a backend for a LoRA adapter directory (None: adapters refused).
+        self.loader = loader
+        self.backends: dict[str, Any] = {model_name: backend}
+        self._loading = threading.Lock()
         self._queue: queue.Queue[tuple[Request, Future[list[Completion]]]] = queue.Queue()
         self._stopping = threading.Event()
         self._batcher = threading.Thread(target=self._batch_loop, name="batcher", daemon=True)
@@ -142,8 +152,23 @@ class ModelServer:
     def shutdown(self) -> None:
         self._stopping.set()
         self.httpd.server_close()
+        for name, backend in list(self.backends.items()):
+            if name != self.model_name:
+                backend.close()
 
-    def submit(self, request: Request) -> Future[list[Completion]]:
+    def load_adapter(self, name: str, path: str) -> bool:
+        """Serve the adapter at ``path`` as ``name``; False if it was loaded already."""
+        if self.loader is None:
+            raise BadRequest("this server does not load LoRA adapters")
+        with self._loading:
+            if name in self.backends:
+                return False
+            self.backends[name] = self.loader(path)
+            return True
+
+    def submit(self, request: Request, model: str | None = None) -> Future[list[Completion]]:
+        """Queue a request for ``model`` (default: the served model)."""
+        request.meta["model"] = model or self.model_name
         future: Future[list[Completion]] = Future()
         self._queue.put((request, future))
         return future
@@ -166,14 +191,18 @@ class ModelServer:
                     )
                 except queue.Empty:
                     break
-            try:
-                results = self.backend.generate([r for r, _ in batch])
-            except Exception as exc:  # the client gets a 500 naming it
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            for (_, future), completions in zip(batch, results, strict=True):
-                future.set_result(completions)
+            by_model: dict[str, list[tuple[Request, Future[list[Completion]]]]] = {}
+            for item in batch:
+                by_model.setdefault(item[0].meta["model"], []).append(item)
+            for model, group in by_model.items():
+                try:
+                    results = self.backends[model].generate([r for r, _ in group])
+                except Exception as exc:  # the client gets a 500 naming it
+                    for _, future in group:
+                        future.set_exception(exc)
+                    continue
+                for (_, future), completions in zip(group, results, strict=True):
+                    future.set_result(completions)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -202,22 +231,58 @@ class ModelServer:
                 if self.path.rstrip("/") in {"/health", "/v1/health"}:
                     self._send(HTTPStatus.OK, {"status": "ok"})
                 elif self.path.rstrip("/") == "/v1/models":
-                    model = {"id": server.model_name, "object": "model", "owned_by": "reasonloop"}
-                    self._send(HTTPStatus.OK, {"object": "list", "data": [model]})
+                    models = [
+                        {"id": name, "object": "model", "owned_by": "reasonloop"}
+                        for name in server.backends
+                    ]
+                    self._send(HTTPStatus.OK, {"object": "list", "data": models})
                 else:
                     self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}")
 
+            def _load_adapter(self, body: Any) -> None:
+                name = body.get("lora_name") if isinstance(body, dict) else None
+                path = body.get("lora_path") if isinstance(body, dict) else None
+                if not isinstance(name, str) or not isinstance(path, str) or not name:
+                    self._error(HTTPStatus.BAD_REQUEST, "lora_name and lora_path are required")
+                    return
+                if server.loader is None:
+                    self._error(HTTPStatus.NOT_FOUND, "this server does not load LoRA adapters")
+                    return
+                try:
+                    fresh = server.load_adapter(name, path)
+                except Exception as exc:
+                    self._error(HTTPStatus.BAD_REQUEST, f"cannot load adapter {path}: {exc}")
+                    return
+                message = f"adapter {name} loaded" if fresh else f"adapter {name} already loaded"
+                self._send(HTTPStatus.OK, {"status": "ok", "message": message})
+
             def do_POST(self) -> None:
                 path = self.path.rstrip("/")
-                if path not in {"/v1/chat/completions", "/v1/completions"}:
+                routes = {"/v1/chat/completions", "/v1/completions", "/v1/load_lora_adapter"}
+                if path not in routes:
                     self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}")
                     return
-                chat = path.endswith("chat/completions")
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     body = json.loads(self.rfile.read(length) or b"null")
-                    request = parse_openai_request(body, chat)
                 except (ValueError, json.JSONDecodeError) as exc:
+                    self._error(HTTPStatus.BAD_REQUEST, str(exc))
+                    return
+                if path == "/v1/load_lora_adapter":
+                    self._load_adapter(body)
+                    return
+                chat = path.endswith("chat/completions")
+                model = body.get("model") if isinstance(body, dict) else None
+                if model is not None and model not in server.backends:
+                    self._error(
+                        HTTPStatus.NOT_FOUND,
+                        f"the model {model!r} is not served here "
+                        f"(serving: {', '.join(server.backends)})",
+                    )
+                    return
+                try:
+                    request = parse_openai_request(body, chat)
+                except ValueError as exc:
                     self._error(HTTPStatus.BAD_REQUEST, str(exc))
                     return
                 if server._queue.qsize() >= server.max_pending:
@@ -228,11 +293,12 @@ class ModelServer:
                     )
                     return
                 try:
-                    completions = server.submit(request).result()
+                    completions = server.submit(request, model).result()
                 except Exception as exc:
                     self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"generation failed: {exc}")
                     return
-                self._send(HTTPStatus.OK, _response(server.model_name, request, completions, chat))
+                served = model or server.model_name
+                self._send(HTTPStatus.OK, _response(served, request, completions, chat))
 
         return Handler
 

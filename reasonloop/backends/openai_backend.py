@@ -27,6 +27,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,6 +103,11 @@ class OpenAIBackend:
         if not self.urls:
             raise BackendError("openai backend: base_url lists no endpoint")
         self.api_key = self.options.api_key or os.environ.get(self.options.api_key_env) or "EMPTY"
+        adapter = Path(model).expanduser()
+        if (adapter / "adapter_config.json").is_file():
+            # A LoRA iteration's adapter: the servers load it beside their base
+            # model and serve it under its own name.
+            self.model = _load_adapter(self.urls, self.api_key, adapter.resolve())
         self._template = None
         if self.options.endpoint == "completions":
             if not self.options.tokenizer:
@@ -310,3 +316,46 @@ def _describe(exc: Exception | None) -> str:
     if cause is not None and not status:
         text += f" ({type(cause).__name__}: {str(cause)[:200]})"
     return text
+
+
+def _load_adapter(urls: list[str], api_key: str, path: Path) -> str:
+    """Load a LoRA adapter into every server at run time; return the name to request.
+
+    Uses vLLM's ``POST /v1/load_lora_adapter`` (the server needs
+    ``--enable-lora`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``) and
+    needs ``path`` readable by the servers.
+    """
+    import hashlib
+    import json
+    import urllib.error
+    import urllib.request
+
+    name = f"{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+    body = json.dumps({"lora_name": name, "lora_path": str(path)}).encode()
+    for url in urls:
+        target = url.rstrip("/") + "/load_lora_adapter"
+        request = urllib.request.Request(
+            target,
+            data=body,
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=300) as r:
+                status, text = r.status, r.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode(errors="replace")
+        except OSError as exc:
+            raise BackendError(f"{target}: could not load the LoRA adapter {path}: {exc}") from None
+        if status == 200 or "already" in text.lower():
+            continue
+        hint = ""
+        if status in (404, 405):
+            hint = (
+                " (the server cannot load adapters at run time; with vLLM start it with "
+                "--enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)"
+            )
+        raise BackendError(
+            f"{target}: the server refused the LoRA adapter {path}: "
+            f"HTTP {status} {text[:300]}{hint}"
+        )
+    return name

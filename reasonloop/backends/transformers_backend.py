@@ -13,6 +13,7 @@ identical across batch compositions, in bfloat16 they may drift apart.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,8 +62,10 @@ def resolve_dtype(dtype: str) -> str:
 class TransformersBackend:
     """Generates completions with a transformers model on CPU.
 
-    ``model`` is a model spec (see :func:`reasonloop.backends.hf_models.resolve_model`);
-    ``adapter`` a PEFT adapter directory merged into the weights at load time;
+    ``model`` is a model spec (see :func:`reasonloop.backends.hf_models.resolve_model`)
+    or a PEFT adapter directory (its base model is loaded and the adapter
+    merged); ``adapter`` a PEFT adapter directory merged into the weights at
+    load time;
     ``batch_size`` the number of sequences decoded together; ``threads`` the
     torch intra-op thread count (default: torch's choice); ``seed`` the base
     of the per-sample seeds of requests that carry none.
@@ -82,6 +85,12 @@ class TransformersBackend:
         torch = import_torch()
         if threads:
             torch.set_num_threads(threads)
+        config = Path(model).expanduser() / "adapter_config.json"
+        if adapter is None and config.is_file():
+            base = json.loads(config.read_text()).get("base_model_name_or_path")
+            if not base:
+                raise UsageError(f"{config} names no base_model_name_or_path")
+            adapter, model = str(config.parent), base
         self.model_spec = model
         self.requested_dtype = dtype
         self.dtype = resolve_dtype(dtype)

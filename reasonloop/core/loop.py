@@ -295,7 +295,10 @@ class Loop:
             self.run.progress.event(
                 f"iteration {it}: keeping {len(kept)} generation engine(s) up for the LoRA adapter"
             )
-        base = self.recipe.roles["actor"].model
+        served = self.recipe.roles["actor"].model
+        base = self.recipe.trainer.base_model or served
+        if current_model == served:
+            current_model = base
         start_from = base if self.recipe.trainer.restart_from_base else current_model
         n = sum(1 for _ in (d / "train.jsonl").open()) if (d / "train.jsonl").exists() else 0
         self.run.progress.event(

@@ -140,6 +140,10 @@ class TrainerConfig(Section):
     #: Each iteration trains from the base model on the union of all
     #: iterations' examples instead of continuing from the last model.
     restart_from_base: bool = False
+    #: The local checkpoint the first training starts from, when the actor's
+    #: ``model`` is not one (a name a server serves, with ``backend: openai``);
+    #: default: the actor's model.
+    base_model: str | None = None
 
 
 class EvalConfig(Section):

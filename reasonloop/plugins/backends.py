@@ -35,9 +35,11 @@ def vllm_backend(model: str, options: dict[str, Any]) -> Any:
     return VLLMBackend(model, defaults=defaults, **options)
 
 
-#: Given a LoRA iteration's adapter, the loop hands this backend the adapter
-#: (run on the engine's loaded base model) instead of the merged checkpoint.
+#: Given a LoRA iteration's adapter, the loop hands these backends the adapter
+#: (run on the loaded base model: a LoRARequest in-process, or loaded into the
+#: servers at run time) instead of the merged checkpoint.
 vllm_backend.adapters_on_base = True  # type: ignore[attr-defined]
+openai_backend.adapters_on_base = True  # type: ignore[attr-defined]
 
 
 @hookimpl

@@ -260,3 +260,100 @@ def test_bad_backend_options_name_the_recipe_key(tmp_path, cli, write_recipe):
     outcome = cli("run", recipe, "--no-progress")
     assert outcome.exit_code != 0
     assert "roles.actor.backend_options.concurency: unknown key" in outcome.stderr
+
+
+def make_adapter(base: str, target: Path) -> Path:
+    """A LoRA adapter with random (non-zero) weights: it changes what the model says."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from reasonloop.backends.hf_models import load_causal_lm, resolve_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = load_causal_lm(resolve_model(base))
+    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"])
+    config.init_lora_weights = False
+    peft_model = get_peft_model(model, config)
+    from reasonloop.backends.hf_models import load_tokenizer
+
+    return save_checkpoint(peft_model, load_tokenizer(base), target)
+
+
+def test_lora_adapters_load_at_run_time_and_unknown_models_are_refused(server, tmp_path):
+    adapter = make_adapter(SMOLLM2, tmp_path / "adapter")
+    question = [ask("Name three colours.", temperature=0.0, max_tokens=12)]
+    base = OpenAIBackend("smol", base_url=server.url).generate(question)[0][0].text
+
+    tuned = OpenAIBackend(str(adapter), base_url=server.url)
+    assert tuned.model != "smol" and tuned.model.startswith("adapter-")
+    assert tuned.generate(question)[0][0].text != base
+    # Loading the same adapter again (a resumed run) reuses it.
+    assert OpenAIBackend(str(adapter), base_url=server.url).model == tuned.model
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/models") as r:
+        served = {m["id"] for m in json.loads(r.read())["data"]}
+    assert served == {"smol", tuned.model}
+    # The base model still answers as before, beside the adapter.
+    assert OpenAIBackend("smol", base_url=server.url).generate(question)[0][0].text == base
+
+    # A model the server does not serve (say, a merged checkpoint's path) is an error.
+    stray = OpenAIBackend(str(tmp_path / "merged-model"), base_url=server.url, max_retries=0)
+    with pytest.raises(BackendError, match="is not served here"):
+        stray.generate(question)
+
+
+def test_a_server_that_cannot_load_adapters_is_named(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    with pytest.raises(BackendError, match="could not load the LoRA adapter"):
+        OpenAIBackend(str(tmp_path / "adapter"), base_url=dead)
+
+
+LORA_RECIPE = """
+version: 1
+name: remote-lora
+iterations: 2
+run_dir: {run_dir}
+roles:
+  actor:
+    backend: openai
+    model: smol
+    backend_options: {{base_url: "{url}", concurrency: 8}}
+    sampling: {{temperature: 0.5, top_p: 0.95, max_tokens: 48}}
+prompt:
+  template: "{{prompt}}\\nSolve it briefly, then end with 'Answer: <number>'."
+data:
+  train: [{{name: arithmetic, options: {{count: 12, seed: 1, split: train, difficulties: [1]}}}}]
+  eval: [{{name: arithmetic, options: {{count: 4, seed: 0, split: eval, difficulties: [1]}}}}]
+sampling: {{n: 4}}
+trainer:
+  name: trl-sft
+  # The served name is not a checkpoint: training starts from the local copy.
+  base_model: {model}
+  options: {{method: lora, lora_r: 4, lora_alpha: 8, epochs: 1, batch_size: 4, max_length: 128}}
+eval: {{baseline: false, n: 1, temperature: 0.0}}
+"""
+
+
+def test_a_lora_run_keeps_sampling_from_the_server(server, smollm2, tmp_path, cli):
+    """The loop trains LoRA adapters; the server loads each and the next iteration uses it."""
+    run = tmp_path / "run"
+    recipe = tmp_path / "lora.yaml"
+    recipe.write_text(LORA_RECIPE.format(run_dir=run, url=server.url, model=smollm2))
+    outcome = cli("run", recipe, "--no-progress")
+    assert outcome.exit_code == 0, outcome.stderr
+    state = json.loads((run / "state.json").read_text())
+    adapters = state["adapters"]
+    assert "0" in adapters, state.get("train_metrics")
+    log = (run / "run.log").read_text()
+    # Iteration 1 samples with iteration 0's adapter, served by the same server.
+    assert f"loading openai backend for actor: {adapters['0']}" in log
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/models") as r:
+        served = [m["id"] for m in json.loads(r.read())["data"]]
+    assert any(name.startswith("adapter-") for name in served), served
+    samples = (run / "iter-001" / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 48
