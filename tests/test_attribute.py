@@ -229,7 +229,7 @@ def rows(out: Path) -> list[dict]:
 
 
 def new_log(out: Path, seen: list[int]) -> str:
-    """What ``attribution.log`` gained since the last call (events go there with or without bars)."""
+    """What ``attribution.log`` gained since the last call (it logs with or without bars)."""
     text = (out / "attribution.log").read_text()
     new, seen[0] = text[seen[0] :], len(text)
     return new
