@@ -445,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReasonloopError as exc:
         err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
+    if result == 130:  # typer returns 128 + SIGINT for a Ctrl-C inside a command
+        err.print("[yellow]interrupted[/yellow]")
+        return ExitCode.INTERRUPTED
     return result if isinstance(result, int) else ExitCode.OK
 
 
