@@ -132,7 +132,7 @@ class Attribution:
                             f"{where}: finished earlier, read from {self.run_dir(subset)}"
                         )
                     else:
-                        resumed = (self.run_dir(subset) / "state.json").exists()
+                        resumed = (self.run_dir(subset) / "recipe.yaml").exists()
                         progress.event(f"{where}: {'resuming' if resumed else 'running'}")
                         self._run_subset(subset, where, progress)
                     data = self.summary()
