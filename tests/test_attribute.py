@@ -216,6 +216,15 @@ def test_a_malformed_metric_or_an_unscored_recipe_is_a_usage_error(cli, write_re
     assert not out.exists()
 
 
+def test_a_subset_that_cannot_run_is_named_in_the_error(cli, write_recipe, tmp_path):
+    # Without the plugin that registers the datasets, the recipe's dataset is unknown.
+    path = write_recipe(SMALL.format(model="some/model"))
+    outcome = cli("attribute", path, "--plugins", "datasets", "--eval", "-o", tmp_path / "o")
+    assert outcome.exit_code == 2
+    assert "subset 1/2 ((none)), run directory " in outcome.stderr
+    assert "data.train.0.name: unknown dataset 'arithmetic'" in outcome.stderr
+
+
 # -- the command with the real model ----------------------------------------------
 
 

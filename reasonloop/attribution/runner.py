@@ -35,7 +35,7 @@ from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import Recipe
 from reasonloop.core.report import summary_rows
 from reasonloop.core.rundir import RunDirectory, atomic_write_json
-from reasonloop.errors import UsageError
+from reasonloop.errors import ReasonloopError, UsageError
 
 __all__ = ["Attribution", "check_plugins"]
 
@@ -164,6 +164,9 @@ class Attribution:
                 loop.evaluate_only()
             else:
                 loop.run_all()
+        except ReasonloopError as exc:
+            exc.args = (f"{where}, run directory {run_dir}: {exc}",)
+            raise
         except Exception:
             outer.event(f"{where} failed; its run directory is {run_dir}")
             raise
