@@ -221,7 +221,7 @@ def test_a_subset_that_cannot_run_is_named_in_the_error(cli, write_recipe, tmp_p
     path = write_recipe(SMALL.format(model="some/model"))
     outcome = cli("attribute", path, "--plugins", "datasets", "--eval", "-o", tmp_path / "o")
     assert outcome.exit_code == 2
-    assert "subset 1/2 ((none)), run directory " in outcome.stderr
+    assert "subset 1/2 (on: none), run directory " in outcome.stderr
     assert "data.train.0.name: unknown dataset 'arithmetic'" in outcome.stderr
 
 
@@ -265,8 +265,8 @@ def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypat
     outcome = cli(*args, "--no-progress")
     assert outcome.exit_code == 0, outcome.stderr
     log = new_log(out, seen)
-    assert "subset 1/4 ((none)): finished earlier" in log
-    assert "subset 4/4 (critic+guidance): running" in log
+    assert "subset 1/4 (on: none): finished earlier" in log
+    assert "subset 4/4 (on: critic+guidance): running" in log
     data = json.loads((out / "attribution.json").read_text())
     assert data["complete"] and data["mode"] == "eval" and data["metric"] == "eval.accuracy"
     by_subset = {tuple(r["plugins"]): r for r in data["subsets"]}
@@ -347,8 +347,8 @@ def test_an_interrupted_attribution_resumes_its_subsets(cli, small_recipe, tmp_p
     outcome = cli(*args)
     assert outcome.exit_code == 0, outcome.stderr
     log = new_log(out, seen)
-    assert "subset 1/2 ((none)): resuming" in log
-    assert "subset 2/2 (guidance): running" in log
+    assert "subset 1/2 (on: none): resuming" in log
+    assert "subset 2/2 (on: guidance): running" in log
     # The resumed subset scored the samples it had drawn, drawing none again.
     assert [s.id for s in JsonlLog(first / "base" / "eval_samples.jsonl", Sample)] == drawn
     assert [r["status"] for r in rows(out)] == ["done", "done"]

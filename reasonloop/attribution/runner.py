@@ -126,7 +126,7 @@ class Attribution:
             self._write(self.summary())
             with progress.task("attribute", total=total, unit="subsets") as task:
                 for k, subset in enumerate(self.subsets, 1):
-                    where = f"subset {k}/{total} ({subset.label})"
+                    where = f"subset {k}/{total} (on: {'+'.join(subset.plugins) or 'none'})"
                     if self.finished(subset):
                         progress.event(
                             f"{where}: finished earlier, read from {self.run_dir(subset)}"
