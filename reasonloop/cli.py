@@ -237,7 +237,9 @@ def attribute(
     for col in ("plugin", "Shapley value", "Banzhaf value"):
         values.add_column(col, justify="left" if col == "plugin" else "right")
     for name, v in data["values"].items():
-        values.add_row(name, f"{v['shapley']:+.4g}", f"{v['banzhaf']:+.4g}")
+        values.add_row(
+            name, format_metric(v["shapley"], signed=True), format_metric(v["banzhaf"], signed=True)
+        )
     out.print(values)
     subsets = Table(title="subsets")
     for col in ("plugins on", metric, "tokens", "wall time", ""):

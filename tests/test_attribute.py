@@ -291,7 +291,7 @@ def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypat
 
     assert "Shapley value" in outcome.stdout and "Banzhaf value" in outcome.stdout
     assert "critic + guidance" in outcome.stdout and "best:" in outcome.stdout
-    assert f"{values['critic']['shapley']:+.4g}" in outcome.stdout
+    assert f"{values['critic']['shapley']:+.4f}" in outcome.stdout
     report = (out / "attribution.md").read_text()
     assert "| critic |" in report and "## Subsets" in report
     assert (out / "attribution.png").stat().st_size > 0

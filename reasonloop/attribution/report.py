@@ -14,8 +14,12 @@ def subset_label(row: dict[str, Any]) -> str:
     return " + ".join(row["plugins"]) or "(none)"
 
 
-def format_metric(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def format_metric(value: float | None, signed: bool = False) -> str:
+    """Four decimals (accuracies, pass rates), whole numbers from 1000 on (token counts)."""
+    if value is None:
+        return "-"
+    sign = "+" if signed else ""
+    return f"{value:{sign}.0f}" if abs(value) >= 1000 else f"{value:{sign}.4f}"
 
 
 def _cost(row: dict[str, Any]) -> str:
@@ -40,7 +44,8 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
             "| plugin | Shapley value | Banzhaf value |",
             "|---|---:|---:|",
             *(
-                f"| {p} | {v['shapley']:+.4g} | {v['banzhaf']:+.4g} |"
+                f"| {p} | {format_metric(v['shapley'], True)} "
+                f"| {format_metric(v['banzhaf'], True)} |"
                 for p, v in data["values"].items()
             ),
             "",
@@ -94,20 +99,18 @@ def write_plot(data: dict[str, Any], path: Path) -> Path | None:
     )
     x = list(range(len(plugins)))
     width = 0.38
-    left.bar(
-        [i - width / 2 for i in x],
-        [data["values"][p]["shapley"] for p in plugins],
-        width,
-        label="Shapley",
-        color="tab:blue",
-    )
-    left.bar(
-        [i + width / 2 for i in x],
-        [data["values"][p]["banzhaf"] for p in plugins],
-        width,
-        label="Banzhaf",
-        color="tab:orange",
-    )
+    for offset, kind, color in (
+        (-width / 2, "shapley", "tab:blue"),
+        (width / 2, "banzhaf", "tab:orange"),
+    ):
+        bars = left.bar(
+            [i + offset for i in x],
+            [data["values"][p][kind] for p in plugins],
+            width,
+            label=kind.capitalize(),
+            color=color,
+        )
+        left.bar_label(bars, fmt="%+.3g", fontsize=8, padding=2)
     left.axhline(0, color="black", linewidth=0.8)
     left.set_xticks(x, plugins)
     left.set_ylabel(f"contribution to {data['metric']}")

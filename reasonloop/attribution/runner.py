@@ -127,7 +127,8 @@ class Attribution:
             with progress.task("attribute", total=total, unit="subsets") as task:
                 for k, subset in enumerate(self.subsets, 1):
                     where = f"subset {k}/{total} (on: {'+'.join(subset.plugins) or 'none'})"
-                    if self.finished(subset):
+                    ran = not self.finished(subset)
+                    if not ran:
                         progress.event(
                             f"{where}: finished earlier, read from {self.run_dir(subset)}"
                         )
@@ -137,7 +138,8 @@ class Attribution:
                         self._run_subset(subset, where, progress)
                     data = self.summary()
                     self._write(data)
-                    task.advance(1, tokens=data["subsets"][k - 1]["tokens"] or 0)
+                    # Only tokens spent now count towards the bar's rate.
+                    task.advance(1, tokens=data["subsets"][k - 1]["tokens"] if ran else 0)
         except KeyboardInterrupt:
             progress.event("interrupted; run the same command again to continue")
             raise
