@@ -196,6 +196,73 @@ def eval_(
 
 
 @app.command()
+def attribute(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    plugins_: Annotated[
+        str, typer.Option("--plugins", help="Comma-separated plugins to attribute.")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="A dotted key of the final stage's eval.json.")
+    ] = "eval.accuracy",
+    eval_mode: Annotated[
+        bool, typer.Option("--eval", help="Evaluate each subset (test time) instead of running.")
+    ] = False,
+    set_: SetOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output directory (default runs/<name>-attribution)."),
+    ] = None,
+    no_progress: NoProgress = False,
+) -> None:
+    """Run every subset of some plugins; print each one's Shapley and Banzhaf value."""
+    from reasonloop.attribution import Attribution
+    from reasonloop.attribution.report import format_metric, subset_label
+
+    r = _recipe(recipe, set_)
+    mode = "eval" if eval_mode else "run"
+    suffix = "-eval-attribution" if eval_mode else "-attribution"
+    target = output or r.resolved_run_dir().with_name(r.resolved_run_dir().name + suffix)
+    names = [p.strip() for p in plugins_.split(",") if p.strip()]
+    job = Attribution(
+        r,
+        names,
+        target,
+        metric=metric,
+        mode=mode,
+        console=err,
+        progress_bars=not no_progress,
+    )
+    data = job.run()
+    values = Table(title=f"{metric}: contribution per plugin ({r.name}, {mode})")
+    for col in ("plugin", "Shapley value", "Banzhaf value"):
+        values.add_column(col, justify="left" if col == "plugin" else "right")
+    for name, v in data["values"].items():
+        values.add_row(
+            name, format_metric(v["shapley"], signed=True), format_metric(v["banzhaf"], signed=True)
+        )
+    out.print(values)
+    subsets = Table(title="subsets")
+    for col in ("plugins on", metric, "tokens", "wall time", ""):
+        subsets.add_column(col, justify="left" if col == "plugins on" else "right")
+    for row in data["subsets"]:
+        mark = "best" if row == data["best"] else "worst" if row == data["worst"] else ""
+        subsets.add_row(
+            subset_label(row),
+            format_metric(row["metric"]),
+            str(row["tokens"]),
+            f"{row['seconds']:.0f} s",
+            mark,
+        )
+    out.print(subsets)
+    out.print(
+        f"best: {subset_label(data['best'])} ({format_metric(data['best']['metric'])}), "
+        f"worst: {subset_label(data['worst'])} ({format_metric(data['worst']['metric'])}); "
+        f"cost {data['total']['tokens']} tokens, {data['total']['seconds']:.0f} s"
+    )
+    out.print(f"attribution: {target / 'attribution.md'}", soft_wrap=True)
+
+
+@app.command()
 def verify(
     file: Annotated[
         Path, typer.Argument(help="JSON lines: id, completion and answer (math) or tests (code).")
@@ -382,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReasonloopError as exc:
         err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
+    if result == 130:  # typer returns 128 + SIGINT for a Ctrl-C inside a command
+        err.print("[yellow]interrupted[/yellow]")
+        return ExitCode.INTERRUPTED
     return result if isinstance(result, int) else ExitCode.OK
 
 

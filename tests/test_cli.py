@@ -67,6 +67,18 @@ def test_resume_and_report_need_a_run_directory(cli, tmp_path):
     assert outcome.exit_code == 2 and "not a run directory" in outcome.stderr
 
 
+def test_ctrl_c_exits_with_interrupted(cli, write_recipe, monkeypatch):
+    import reasonloop.core.recipe
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reasonloop.core.recipe, "load_recipe", interrupted)
+    outcome = cli("validate", write_recipe(GOOD))
+    assert outcome.exit_code == 3
+    assert "interrupted" in outcome.stderr
+
+
 def test_run_refuses_to_overwrite_an_existing_run(cli, write_recipe, tmp_path):
     run_dir = tmp_path / "r"
     run_dir.mkdir()

@@ -1,0 +1,247 @@
+"""Run a recipe once per subset of plugins and attribute a metric to each plugin.
+
+Every subset runs in its own run directory, ``OUTPUT/subsets/<key>/``, where
+the key is the hash of the subset's resolved recipe. A subset whose run
+finished (``result.json`` written) is read back, never run again; one that
+was interrupted is resumed by the loop's own resume machinery. After each
+subset ``attribution.json`` is rewritten atomically, so an interrupted
+attribution loses at most the subset that was running, and running the same
+command again continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from reasonloop.attribution.report import write_markdown, write_plot
+from reasonloop.attribution.subsets import (
+    Mode,
+    Subset,
+    check_metric_name,
+    check_scored,
+    final_eval_path,
+    metric_value,
+    plan_subsets,
+)
+from reasonloop.attribution.values import banzhaf_values, shapley_values
+from reasonloop.core.plugins import describe_plugins, make_plugin_manager
+from reasonloop.core.progress import RunProgress
+from reasonloop.core.recipe import Recipe
+from reasonloop.core.report import summary_rows
+from reasonloop.core.rundir import RunDirectory, atomic_write_json
+from reasonloop.errors import ReasonloopError, UsageError
+
+__all__ = ["Attribution", "check_plugins"]
+
+RESULT = "result.json"
+
+
+def check_plugins(recipe: Recipe, plugins: list[str], extra_plugins: Iterable[object] = ()) -> None:
+    """Fail unless ``plugins`` are distinct names of plugins the recipe loads."""
+    if not plugins:
+        raise UsageError("--plugins: name at least one plugin, e.g. --plugins critic,guidance")
+    twice = sorted({p for p in plugins if plugins.count(p) > 1})
+    if twice:
+        raise UsageError(f"--plugins: {', '.join(twice)} named more than once")
+    for name in plugins:
+        if name in recipe.plugins.disable:
+            raise UsageError(
+                f"--plugins: {name!r} is disabled by the recipe's plugins.disable; "
+                "remove it there to attribute it"
+            )
+    pm = make_plugin_manager(disable=recipe.plugins.disable, extra_plugins=extra_plugins)
+    loaded = [p["name"] for p in describe_plugins(pm)]
+    for name in plugins:
+        if name not in loaded:
+            raise UsageError(
+                f"--plugins: unknown plugin {name!r} (loaded: {', '.join(sorted(loaded))}; "
+                "see 'reasonloop plugins')"
+            )
+
+
+class Attribution:
+    """Every subset of ``plugins`` run for ``recipe``; Shapley and Banzhaf values of ``metric``."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        plugins: list[str],
+        output: Path,
+        *,
+        metric: str = "eval.accuracy",
+        mode: Mode = "run",
+        console: Console | None = None,
+        progress_bars: bool = True,
+        extra_plugins: Iterable[object] = (),
+    ):
+        self.recipe = recipe
+        self.plugins = list(plugins)
+        self.output = output
+        self.metric = metric
+        self.mode: Mode = mode
+        self.console = console or Console(stderr=True)
+        self.progress_bars = progress_bars
+        self.extra_plugins = list(extra_plugins)
+        check_metric_name(metric)
+        check_scored(recipe, mode)
+        check_plugins(recipe, self.plugins, self.extra_plugins)
+        self.subsets = plan_subsets(recipe, self.plugins, mode)
+
+    @property
+    def path(self) -> Path:
+        return self.output / "attribution.json"
+
+    def run_dir(self, subset: Subset) -> Path:
+        return self.output / "subsets" / subset.key
+
+    def finished(self, subset: Subset) -> bool:
+        return (self.run_dir(subset) / RESULT).exists()
+
+    def run(self) -> dict[str, Any]:
+        """Run (or read back) every subset; write and return ``attribution.json``."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        progress = RunProgress(
+            self.console, log_path=self.output / "attribution.log", enabled=self.progress_bars
+        )
+        total = len(self.subsets)
+        progress.event(
+            f"attributing {self.metric} to {', '.join(self.plugins)}: {total} subsets "
+            f"({'reasonloop eval' if self.mode == 'eval' else 'reasonloop run'} each)"
+        )
+        for name in self.plugins:
+            if name not in self.recipe.plugins.settings:
+                # Method plugins (critic, guidance, selfdebug) act only when
+                # they have settings; others may not need any.
+                progress.event(
+                    f"warning: the recipe has no plugins.settings.{name}; "
+                    f"if {name} needs settings to act, its values will be 0"
+                )
+        try:
+            self._write(self.summary())
+            with progress.task("attribute", total=total, unit="subsets") as task:
+                for k, subset in enumerate(self.subsets, 1):
+                    where = f"subset {k}/{total} (on: {'+'.join(subset.plugins) or 'none'})"
+                    ran = not self.finished(subset)
+                    if not ran:
+                        progress.event(
+                            f"{where}: finished earlier, read from {self.run_dir(subset)}"
+                        )
+                    else:
+                        resumed = (self.run_dir(subset) / "recipe.yaml").exists()
+                        progress.event(f"{where}: {'resuming' if resumed else 'running'}")
+                        self._run_subset(subset, where, progress)
+                    data = self.summary()
+                    self._write(data)
+                    # Only tokens spent now count towards the bar's rate.
+                    task.advance(1, tokens=data["subsets"][k - 1]["tokens"] if ran else 0)
+        except KeyboardInterrupt:
+            progress.event("interrupted; run the same command again to continue")
+            raise
+        finally:
+            progress.close()
+        write_markdown(data, self.output / "attribution.md")
+        write_plot(data, self.output / "attribution.png")
+        return data
+
+    def _run_subset(self, subset: Subset, where: str, outer: RunProgress) -> None:
+        from reasonloop.core.loop import Loop, build_run_context
+
+        run_dir = self.run_dir(subset)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        progress = RunProgress(
+            self.console, log_path=run_dir / "run.log", enabled=self.progress_bars
+        )
+        try:
+            pm = make_plugin_manager(
+                disable=subset.recipe.plugins.disable, extra_plugins=self.extra_plugins
+            )
+            loop = Loop(build_run_context(subset.recipe, run_dir, progress, pm=pm))
+            if self.mode == "eval":
+                loop.evaluate_only()
+            else:
+                loop.run_all()
+        except ReasonloopError as exc:
+            exc.args = (f"{where}, run directory {run_dir}: {exc}",)
+            raise
+        except Exception:
+            outer.event(f"{where} failed; its run directory is {run_dir}")
+            raise
+        finally:
+            progress.close()
+        rows = summary_rows(RunDirectory(run_dir))
+        result = {
+            "plugins": list(subset.plugins),
+            "disabled": list(subset.disabled),
+            "key": subset.key,
+            "mode": self.mode,
+            "tokens": sum(r["tokens"] for r in rows),
+            "seconds": round(sum(r["seconds"] for r in rows), 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        atomic_write_json(run_dir / RESULT, result)
+
+    def _row(self, subset: Subset) -> dict[str, Any]:
+        run_dir = self.run_dir(subset)
+        row: dict[str, Any] = {
+            "plugins": list(subset.plugins),
+            "disabled": list(subset.disabled),
+            "key": subset.key,
+            "run_dir": str(run_dir),
+            "status": "pending",
+            "metric": None,
+            "tokens": None,
+            "seconds": None,
+        }
+        if not self.finished(subset):
+            return row
+        result = json.loads((run_dir / RESULT).read_text())
+        eval_path = final_eval_path(subset.recipe, self.mode, run_dir)
+        if not eval_path.exists():
+            raise UsageError(f"{eval_path}: missing; delete {run_dir} to run that subset again")
+        metrics = json.loads(eval_path.read_text())
+        row.update(
+            status="done",
+            metric=metric_value(metrics, self.metric, eval_path),
+            tokens=result["tokens"],
+            seconds=result["seconds"],
+        )
+        return row
+
+    def summary(self) -> dict[str, Any]:
+        """``attribution.json``: every subset so far, and the values once all are done."""
+        rows = [self._row(s) for s in self.subsets]
+        done = [r for r in rows if r["status"] == "done"]
+        data: dict[str, Any] = {
+            "recipe": self.recipe.name,
+            "mode": self.mode,
+            "metric": self.metric,
+            "plugins": self.plugins,
+            "complete": len(done) == len(rows),
+            "subsets": rows,
+            "total": {
+                "runs": len(done),
+                "tokens": sum(r["tokens"] for r in done),
+                "seconds": round(sum(r["seconds"] for r in done), 1),
+            },
+        }
+        if not data["complete"]:
+            return data
+        value = {frozenset(r["plugins"]): r["metric"] for r in rows}
+        shapley = shapley_values(self.plugins, value)
+        banzhaf = banzhaf_values(self.plugins, value)
+        data["values"] = {p: {"shapley": shapley[p], "banzhaf": banzhaf[p]} for p in self.plugins}
+        data["none"] = value[frozenset()]
+        data["all"] = value[frozenset(self.plugins)]
+        # Ties go to the cheaper subset for best, to the dearer one for worst.
+        data["best"] = max(rows, key=lambda r: (r["metric"], -r["tokens"]))
+        data["worst"] = min(rows, key=lambda r: (r["metric"], -r["tokens"]))
+        return data
+
+    def _write(self, data: dict[str, Any]) -> None:
+        atomic_write_json(self.path, data)

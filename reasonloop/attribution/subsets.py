@@ -1,0 +1,144 @@
+"""The runs of an attribution: one recipe per subset of plugins, and its score.
+
+A subset's recipe is the user's recipe with the named plugins outside the
+subset added to ``plugins.disable``, so a plugin is switched off the way a
+user blocks it: it is not loaded at all, built-in or installed alike. Each
+recipe is keyed by a hash of its canonical JSON, which names the subset's run
+directory; the same recipe is never run twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from reasonloop.attribution.values import all_coalitions
+from reasonloop.core.recipe import Recipe
+from reasonloop.errors import UsageError
+
+__all__ = [
+    "IGNORED_KEYS",
+    "Mode",
+    "Subset",
+    "check_metric_name",
+    "check_scored",
+    "final_eval_path",
+    "metric_value",
+    "numeric_keys",
+    "plan_subsets",
+    "recipe_key",
+]
+
+Mode = Literal["run", "eval"]
+
+#: Recipe keys left out of the hash: they name or place a run but do not
+#: change its results.
+IGNORED_KEYS = ("name", "run_dir")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One run of an attribution: the named plugins on, the others disabled."""
+
+    plugins: tuple[str, ...]
+    disabled: tuple[str, ...]
+    recipe: Recipe
+    key: str
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.plugins) or "(none)"
+
+
+def recipe_key(recipe: Recipe, mode: Mode) -> str:
+    """A hash of what decides a run's results: the resolved recipe and the mode."""
+    data = recipe.model_dump(mode="json")
+    for key in IGNORED_KEYS:
+        data.pop(key, None)
+    data["plugins"]["disable"] = sorted(set(data["plugins"]["disable"]))
+    text = json.dumps({"mode": mode, "recipe": data}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plan_subsets(recipe: Recipe, plugins: list[str], mode: Mode) -> list[Subset]:
+    """Every subset of ``plugins`` as a recipe; the empty subset first, all of them last."""
+    subsets = []
+    for coalition in all_coalitions(plugins):
+        on = tuple(p for p in plugins if p in coalition)
+        off = tuple(p for p in plugins if p not in coalition)
+        data = recipe.model_dump(mode="json")
+        data["plugins"]["disable"] = sorted(set(data["plugins"]["disable"]) | set(off))
+        sub = Recipe.model_validate(data)
+        subsets.append(Subset(on, off, sub, recipe_key(sub, mode)))
+    return subsets
+
+
+def final_eval_path(recipe: Recipe, mode: Mode, run_dir: Path) -> Path:
+    """The ``eval.json`` the metric is read from: the last evaluated stage's."""
+    if mode == "eval" or recipe.iterations == 0:
+        return run_dir / "base" / "eval.json"
+    return run_dir / f"iter-{recipe.iterations - 1:03d}" / "eval.json"
+
+
+def check_scored(recipe: Recipe, mode: Mode) -> None:
+    """Fail before running anything when no run of ``recipe`` would write an eval.json."""
+    if not recipe.data.eval:
+        raise UsageError("data.eval: attribution scores each subset on held-out problems; add some")
+    if mode == "run" and recipe.iterations == 0 and not recipe.eval.baseline:
+        raise UsageError(
+            "iterations: 0 with eval.baseline: false evaluates nothing; "
+            "use --eval for test-time attribution"
+        )
+
+
+def check_metric_name(metric: str) -> None:
+    parts = metric.split(".")
+    if parts[0] != "eval" or len(parts) < 2 or not all(parts):
+        raise UsageError(
+            f"--metric {metric!r}: expected eval.KEY[.KEY...], a key of the final "
+            "stage's eval.json, e.g. eval.accuracy or eval.pass_at_k.pass@1"
+        )
+
+
+def metric_value(metrics: dict[str, Any], metric: str, source: Path) -> float:
+    """The number at ``metric`` (``eval.a.b``) in an eval.json, or a clear error.
+
+    A key that itself contains dots (a data source called ``gsm8k.test``) is
+    matched whole: at each level the longest run of parts naming a key wins.
+    """
+    check_metric_name(metric)
+    node: Any = metrics
+    rest = metric.split(".")[1:]
+    while rest:
+        for i in range(len(rest), 0, -1):
+            key = ".".join(rest[:i])
+            if isinstance(node, dict) and key in node:
+                node, rest = node[key], rest[i:]
+                break
+        else:
+            raise UsageError(_unknown_metric(metric, metrics, source, "no such key"))
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        raise UsageError(
+            _unknown_metric(metric, metrics, source, f"not a number ({type(node).__name__})")
+        )
+    return float(node)
+
+
+def numeric_keys(node: Any, prefix: str = "eval") -> list[str]:
+    """The dotted paths of every number in an eval.json (lists left out)."""
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in numeric_keys(value, f"{prefix}.{key}")]
+    if isinstance(node, int | float) and not isinstance(node, bool):
+        return [prefix]
+    return []
+
+
+def _unknown_metric(metric: str, metrics: dict[str, Any], source: Path, why: str) -> str:
+    known = numeric_keys(metrics)
+    last = metric.rsplit(".", 1)[-1]
+    close = [k for k in known if k.rsplit(".", 1)[-1] == last]
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"--metric {metric}: {why} in {source}{hint} (available: {', '.join(known)})"
