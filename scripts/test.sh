@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# vLLM's CPU build in .venv-vllm, so the vllm backend's tests run for real
+# (about 3.5 GB and a few minutes the first time, seconds afterwards).
+# REASONLOOP_SKIP_VLLM=1 leaves it out; those tests then skip.
+if [ -z "${REASONLOOP_SKIP_VLLM:-}" ]; then
+  bash scripts/setup-vllm.sh
+fi
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
