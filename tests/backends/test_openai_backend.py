@@ -262,24 +262,9 @@ def test_bad_backend_options_name_the_recipe_key(tmp_path, cli, write_recipe):
     assert "roles.actor.backend_options.concurency: unknown key" in outcome.stderr
 
 
-def make_adapter(base: str, target: Path) -> Path:
-    """A LoRA adapter with random (non-zero) weights: it changes what the model says."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from reasonloop.backends.hf_models import load_causal_lm, resolve_model, save_checkpoint
-
-    torch.manual_seed(0)
-    model = load_causal_lm(resolve_model(base))
-    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"])
-    config.init_lora_weights = False
-    peft_model = get_peft_model(model, config)
-    from reasonloop.backends.hf_models import load_tokenizer
-
-    return save_checkpoint(peft_model, load_tokenizer(base), target)
-
-
-def test_lora_adapters_load_at_run_time_and_unknown_models_are_refused(server, tmp_path):
+def test_lora_adapters_load_at_run_time_and_unknown_models_are_refused(
+    server, tmp_path, make_adapter
+):
     adapter = make_adapter(SMOLLM2, tmp_path / "adapter")
     question = [ask("Name three colours.", temperature=0.0, max_tokens=12)]
     base = OpenAIBackend("smol", base_url=server.url).generate(question)[0][0].text

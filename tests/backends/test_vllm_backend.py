@@ -118,7 +118,8 @@ def test_vllm_backend_in_process(checkpoint, tmp_path):
 
 
 @needs_vllm
-def test_openai_backend_against_vllm_serve(checkpoint, tmp_path):
+def test_openai_backend_against_vllm_serve(checkpoint, tmp_path, make_adapter):
+    adapter = make_adapter(checkpoint, tmp_path / "adapter")
     log = tmp_path / "vllm.log"
     port = _free_port()
     server = subprocess.Popen(
@@ -141,10 +142,14 @@ def test_openai_backend_against_vllm_serve(checkpoint, tmp_path):
             "--enforce-eager",
             "--max-model-len",
             "512",
+            # LoRA adapters loaded at run time (a LoRA run's iterations).
+            "--enable-lora",
+            "--max-lora-rank",
+            "8",
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        env=vllm_env(),
+        env={**vllm_env(), "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"},
         start_new_session=True,
     )
     try:
@@ -172,6 +177,15 @@ def test_openai_backend_against_vllm_serve(checkpoint, tmp_path):
         assert out[0][0].completion_tokens > 0 and out[0][1].completion_tokens == 0
         assert out[0][0].prompt_tokens > 0
         assert not out[1][0].text.startswith("2 + 3 =")
+
+        # An iteration's LoRA adapter: loaded into the running server, then asked for.
+        question = [req[1].model_copy(update={"prefill": None})]
+        base = backend.generate(question)[0][0].text
+        tuned = OpenAIBackend(str(adapter), base_url=f"http://127.0.0.1:{port}/v1")
+        assert tuned.model.startswith("adapter-")
+        assert tuned.generate(question)[0][0].text != base
+        again = OpenAIBackend(str(adapter), base_url=f"http://127.0.0.1:{port}/v1")
+        assert again.model == tuned.model  # already loaded: reused
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
