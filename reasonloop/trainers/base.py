@@ -32,9 +32,14 @@ class Trainer(Protocol):
     """Fine-tunes a model on training examples.
 
     ``data_path`` is a JSON-lines file in TRL's formats (one object per line
-    with ``prompt``/``completion`` chat lists, or ``messages``), in the order
-    the trainer must keep when the recipe turns shuffling off. The trainer
+    with ``prompt``/``completion`` chat lists, or ``messages``). The trainer
     writes its checkpoint under ``output_dir`` and returns where it is.
+
+    ``ordered=True`` says a plugin put the rows in the order they must be
+    learnt (a curriculum, :func:`reasonloop_order_examples`): the trainer
+    then feeds them in file order, whatever its shuffling option says, and
+    every epoch repeats that order. The loop passes ``ordered`` only when it
+    is true, so a trainer that never receives ordered data may omit it.
     """
 
     def train(
@@ -43,6 +48,8 @@ class Trainer(Protocol):
         base_model: str,
         output_dir: Path,
         on_progress: TrainProgress | None = None,
+        *,
+        ordered: bool = False,
     ) -> TrainResult: ...
 
 
