@@ -182,6 +182,7 @@ class TrlSftTrainer:
             steps=int(output.global_step),
             examples=len(examples),
             epochs=opts.epochs,
+            shuffled=opts.shuffle,
             tokens=int(sum(len(ex["input_ids"]) for ex in examples) * opts.epochs),
             loss_tokens=int(sum(ex["loss_tokens"] for ex in examples) * opts.epochs),
             seconds=round(seconds, 2),
