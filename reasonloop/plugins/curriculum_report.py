@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.plugins.curriculum_order import PreferenceFunction
+
 if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
 
@@ -79,7 +81,7 @@ def report_sections(run: RunContext) -> list[str]:
 
 
 def plot_orders(summaries: list[dict[str, Any]], path: Path) -> Path | None:
-    """Per ordered iteration: each example's score at its position, and the high share."""
+    """Per ordered iteration: each example's score at its position, and the high pool so far."""
     ordered = [s for s in summaries if s.get("order")]
     if not ordered:
         return None
@@ -102,13 +104,18 @@ def plot_orders(summaries: list[dict[str, Any]], path: Path) -> Path | None:
         top.set_ylabel("PD" if s["score"] == "pd" else "perplexity")
         top.legend(fontsize=7, loc="best")
         top.grid(alpha=0.3)
-        seg = s["segments"]
-        mids = [(g["start"] + g["end"]) / 2 for g in seg]
-        bottom.plot(mids, [100 * g["planned"] for g in seg], marker=".", label="planned")
-        bottom.plot(mids, [100 * g["realised"] for g in seg], marker="o", label="realised")
+        # Cumulative counts read well even for a few dozen rows, where the
+        # share within a stretch of the order jumps between 0 and 1.
+        n = len(rows)
+        f = PreferenceFunction(s["preference"], s["high"] / n, s.get("steepness") or 10.0)
+        xs = list(range(n + 1))
+        realised = [0]
+        for r in rows:
+            realised.append(realised[-1] + r["high"])
+        bottom.plot(xs, [n * f.cumulative(x / n) for x in xs], label="planned")
+        bottom.step(xs, realised, where="post", label="realised")
         bottom.set_xlabel("position in train.jsonl")
-        bottom.set_ylabel("high-pool share (%)")
-        bottom.set_ylim(-3, 103)
+        bottom.set_ylabel("high-pool examples so far")
         bottom.legend(fontsize=7, loc="best")
         bottom.grid(alpha=0.3)
     fig.tight_layout()
