@@ -343,3 +343,20 @@ def test_tiny_loop_trains_in_curriculum_order(tmp_path, smollm2, cli):
     assert "## Curriculum: perplexity-difference order" in report
     assert "| 1 | pd |" in report and "| 0 | perplexity |" in report
     assert (run / "curriculum_order.png").stat().st_size > 1000
+
+
+def test_a_run_with_a_bad_setting_stops_before_any_work(tmp_path, cli, write_recipe):
+    path = write_recipe(
+        f"""\
+        version: 1
+        name: bad
+        run_dir: {tmp_path / "run"}
+        roles: {{actor: {{model: no-such-model}}}}
+        data: {{train: [{{name: arithmetic, options: {{count: 4}}}}]}}
+        plugins: {{settings: {{curriculum: {{preference: cubic}}}}}}
+        """
+    )
+    outcome = cli("run", path, "--no-progress")
+    assert outcome.exit_code == 2
+    assert "plugins.settings.curriculum.preference: " in outcome.stderr
+    assert not (tmp_path / "run" / "iter-000").exists()
