@@ -20,7 +20,9 @@ def example(i: int) -> TrainingExample:
 def hooks_with(*plugins: object) -> Hooks:
     # Without the built-in method plugins, whose hooks need a real run.
     return Hooks(
-        make_plugin_manager(disable=["selfimprove", "critic", "guidance"], extra_plugins=plugins)
+        make_plugin_manager(
+            disable=["selfimprove", "critic", "guidance", "curriculum"], extra_plugins=plugins
+        )
     )
 
 
