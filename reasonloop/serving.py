@@ -258,5 +258,8 @@ def _response(model: str, request: Request, completions: list[Completion], chat:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {
+                "cached_tokens": completions[0].cached_tokens if completions else 0
+            },
         },
     }

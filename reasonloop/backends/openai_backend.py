@@ -262,6 +262,8 @@ class OpenAIBackend:
             ]
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", 0) or 0
         total = getattr(usage, "completion_tokens", 0) or 0
         lengths = [len(t) + 1 for t, _ in texts]
         shares = _split(total, lengths)
@@ -269,6 +271,7 @@ class OpenAIBackend:
             Completion(
                 text=t,
                 prompt_tokens=prompt_tokens,
+                cached_tokens=cached,
                 completion_tokens=share,
                 finish_reason="length" if f == "length" else "stop",
             )

@@ -10,8 +10,11 @@ the transformers backend. Prefix caching is on by default: the rounds of a
 critique or guidance plugin share long prefixes.
 
 A PEFT LoRA adapter directory as the model (what a LoRA iteration trains)
-runs on its base model with a ``LoRARequest``; ``close`` shuts the engine
-down and returns its GPU memory before a full fine-tune starts.
+runs on its base model with a ``LoRARequest``. Backends for the same base
+model share one engine (counted); ``close`` on the last of them shuts the
+engine down and returns its GPU memory. Before a full fine-tune the loop
+closes every backend; before LoRA training it keeps engines that serve
+adapters, so the next iteration's adapter runs without reloading the base.
 """
 
 from __future__ import annotations
@@ -63,6 +66,31 @@ class VLLMOptions(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class _Engine:
+    """One ``vllm.LLM`` and the backends that use it (shared, counted)."""
+
+    def __init__(self, key: str, llm: Any, lora: bool):
+        self.key = key
+        self.llm: Any = llm
+        self.lora = lora
+        self.users = 0
+        self.adapter_ids: dict[str, int] = {}
+
+    def adapter_request(self, path: str) -> Any:
+        from vllm.lora.request import LoRARequest
+
+        # vLLM caches adapters by id: a new directory (the next iteration's
+        # adapter) gets a new id, the same directory keeps its own.
+        lora_id = self.adapter_ids.setdefault(path, len(self.adapter_ids) + 1)
+        return LoRARequest(f"{Path(path).name}-{lora_id}", lora_id, path)
+
+
+#: Live engines by (base model, engine options). Backends built for the same
+#: base model share one: two roles on one model, or a LoRA adapter of a later
+#: iteration on the engine that already holds its base.
+_ENGINES: dict[str, _Engine] = {}
+
+
 class VLLMBackend:
     """Generation with an in-process vLLM engine."""
 
@@ -87,38 +115,32 @@ class VLLMBackend:
             base = config.get("base_model_name_or_path")
             if not base:
                 raise UsageError(f"{path}/adapter_config.json names no base_model_name_or_path")
-            self.adapter, model = str(path), base
+            self.adapter, model = str(path.resolve()), base
         opts = self.options
-        enable_lora = opts.enable_lora if opts.enable_lora is not None else bool(self.adapter)
-        kwargs: dict[str, Any] = {
-            "model": resolve_model(model),
-            "tensor_parallel_size": opts.tensor_parallel_size,
-            "gpu_memory_utilization": opts.gpu_memory_utilization,
-            "dtype": opts.dtype,
-            "enable_prefix_caching": opts.enable_prefix_caching,
-            "enforce_eager": opts.enforce_eager,
-            "seed": opts.seed,
-        }
-        if opts.data_parallel_size > 1:
-            kwargs["data_parallel_size"] = opts.data_parallel_size
-        if opts.max_model_len:
-            kwargs["max_model_len"] = opts.max_model_len
-        if enable_lora:
-            kwargs.update(enable_lora=True, max_lora_rank=opts.max_lora_rank)
-        kwargs.update(opts.engine_kwargs)
-        try:
-            self.llm: Any = vllm.LLM(**kwargs)
-        except Exception as exc:
-            raise BackendError(f"vllm could not load {model!r}: {exc}") from exc
+        if self.adapter and opts.enable_lora is False:
+            raise UsageError(f"{path} is a LoRA adapter, but the backend's enable_lora is false")
+        base_path = resolve_model(model)
+        self._engine = _find_engine(base_path, opts, bool(self.adapter))
+        if self._engine is None:
+            enable_lora = opts.enable_lora if opts.enable_lora is not None else bool(self.adapter)
+            self._engine = _start_engine(vllm, base_path, opts, enable_lora)
+        self._engine.users += 1
+        self.llm = self._engine.llm
         self.tokenizer = self.llm.get_tokenizer()
         self.request_seeds = (
             opts.request_seeds if opts.request_seeds is not None else not _on_cpu(vllm)
         )
-        self._lora = None
-        if self.adapter:
-            from vllm.lora.request import LoRARequest
+        self._lora = self._engine.adapter_request(self.adapter) if self.adapter else None
 
-            self._lora = LoRARequest(Path(self.adapter).name, 1, self.adapter)
+    @property
+    def serves_adapters(self) -> bool:
+        """Whether a LoRA adapter of this base model can be served without a reload."""
+        return self._engine is not None and self._engine.lora
+
+    @property
+    def engine_id(self) -> int:
+        """Identifies the engine behind this backend (shared engines share it)."""
+        return id(self._engine)
 
     def generate(
         self, requests: Sequence[Request], on_progress: ProgressCallback | None = None
@@ -135,6 +157,7 @@ class VLLMBackend:
                     text=o.text,
                     prompt_tokens=len(out.prompt_token_ids or ()),
                     completion_tokens=len(o.token_ids),
+                    cached_tokens=getattr(out, "num_cached_tokens", None) or 0,
                     finish_reason="length" if o.finish_reason == "length" else "stop",
                 )
                 for o in out.outputs
@@ -167,34 +190,86 @@ class VLLMBackend:
         return self._vllm.SamplingParams(**kwargs)
 
     def close(self) -> None:
-        """Shut the engine down and return its memory. Safe to call twice."""
-        llm = getattr(self, "llm", None)
-        if llm is None:
-            return
+        """Release the engine; the last backend using it shuts it down. Safe twice."""
+        engine, self._engine = getattr(self, "_engine", None), None
         self.llm = None
-        engine = getattr(llm, "llm_engine", None)
-        core = getattr(engine, "engine_core", None)
-        for target in (core, engine):
-            shutdown = getattr(target, "shutdown", None)
-            if callable(shutdown):
-                with contextlib.suppress(Exception):  # already down
-                    shutdown()
-                break
-        del llm, engine, core
-        try:
-            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+        if engine is None:
+            return
+        engine.users -= 1
+        if engine.users <= 0:
+            _ENGINES.pop(engine.key, None)
+            _shutdown(engine.llm)
+            engine.llm = None
 
-            cleanup_dist_env_and_memory()
-        except Exception:
-            pass
-        gc.collect()
-        try:
-            import torch
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except Exception:
-            pass
+def _engine_key(base_path: str, opts: VLLMOptions, lora: bool) -> str:
+    fields = opts.model_dump(exclude={"enable_lora", "request_seeds"})
+    return json.dumps([base_path, fields, lora], sort_keys=True, default=str)
+
+
+def _find_engine(base_path: str, opts: VLLMOptions, adapter: bool) -> _Engine | None:
+    """A live engine for this base model that can serve the request kind."""
+    wanted = [opts.enable_lora] if opts.enable_lora is not None else [True, False]
+    for lora in wanted:
+        if adapter and not lora:
+            continue
+        engine = _ENGINES.get(_engine_key(base_path, opts, lora))
+        if engine is not None:
+            return engine
+    return None
+
+
+def _start_engine(vllm: Any, base_path: str, opts: VLLMOptions, enable_lora: bool) -> _Engine:
+    kwargs: dict[str, Any] = {
+        "model": base_path,
+        "tensor_parallel_size": opts.tensor_parallel_size,
+        "gpu_memory_utilization": opts.gpu_memory_utilization,
+        "dtype": opts.dtype,
+        "enable_prefix_caching": opts.enable_prefix_caching,
+        "enforce_eager": opts.enforce_eager,
+        "seed": opts.seed,
+    }
+    if opts.data_parallel_size > 1:
+        kwargs["data_parallel_size"] = opts.data_parallel_size
+    if opts.max_model_len:
+        kwargs["max_model_len"] = opts.max_model_len
+    if enable_lora:
+        kwargs.update(enable_lora=True, max_lora_rank=opts.max_lora_rank)
+    kwargs.update(opts.engine_kwargs)
+    try:
+        llm = vllm.LLM(**kwargs)
+    except Exception as exc:
+        raise BackendError(f"vllm could not load {base_path!r}: {exc}") from exc
+    engine = _Engine(_engine_key(base_path, opts, enable_lora), llm, enable_lora)
+    _ENGINES[engine.key] = engine
+    return engine
+
+
+def _shutdown(llm: Any) -> None:
+    """Shut an engine down and return its memory (GPU memory included)."""
+    engine = getattr(llm, "llm_engine", None)
+    core = getattr(engine, "engine_core", None)
+    for target in (core, engine):
+        shutdown = getattr(target, "shutdown", None)
+        if callable(shutdown):
+            with contextlib.suppress(Exception):  # already down
+                shutdown()
+            break
+    del llm, engine, core
+    try:
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()
+    except Exception:
+        pass
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
 
 
 def _on_cpu(vllm: Any) -> bool:

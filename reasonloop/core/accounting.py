@@ -13,7 +13,14 @@ from reasonloop.core.records import Sample
 
 __all__ = ["compute_ledger", "merge_ledgers", "total_tokens"]
 
-FIELDS = ("requests", "samples", "prompt_tokens", "completion_tokens", "seconds")
+FIELDS = (
+    "requests",
+    "samples",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "seconds",
+)
 
 
 def compute_ledger(samples: Iterable[Sample]) -> list[dict[str, Any]]:
@@ -30,6 +37,7 @@ def compute_ledger(samples: Iterable[Sample]) -> list[dict[str, Any]]:
             row["requests"] += 1
         row["samples"] += 1
         row["prompt_tokens"] += s.prompt_tokens
+        row["cached_tokens"] += s.cached_tokens
         row["completion_tokens"] += s.completion_tokens
         row["seconds"] += s.seconds
     for row in rows.values():
@@ -45,7 +53,7 @@ def merge_ledgers(*ledgers: list[dict[str, Any]]) -> list[dict[str, Any]]:
             key = (r["role"], r["plugin"], r["purpose"])
             row = rows.setdefault(key, {**r, **dict.fromkeys(FIELDS, 0)})
             for f in FIELDS:
-                row[f] += r[f]
+                row[f] += r.get(f, 0)  # ledgers written before a field existed
     return [rows[k] for k in sorted(rows)]
 
 

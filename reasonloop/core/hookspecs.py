@@ -82,6 +82,22 @@ def reasonloop_register_datasets(register: Callable[[str, Callable[..., Any]], N
     """
 
 
+@hookspec
+def reasonloop_register_raters(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register raters that score candidate training examples for the ``raters`` plugin.
+
+    Called once per training iteration by the ``raters`` selection (and at
+    run start, to check the names a recipe uses), only when the recipe has
+    ``plugins.settings.raters``. Call ``register(name, rate)``;
+    ``rate(examples, ctx)`` takes a list of
+    :class:`~reasonloop.core.records.TrainingExample` and a
+    :class:`reasonloop.plugins.raters_builtin.RatingContext` and returns one
+    score per example, higher meaning better, on any scale, or ``None`` where
+    the rater has nothing to say. A name registered twice is an error that
+    names both plugins. The return value is ignored.
+    """
+
+
 # -- The run --------------------------------------------------------------------
 
 

@@ -155,8 +155,17 @@ class Loop:
         trained = self.state.get("models", {})
         previous = [int(k) for k in trained if iteration is not None and int(k) < iteration]
         if previous:
-            models["actor"] = trained[str(max(previous))]
+            last = str(max(previous))
+            models["actor"] = trained[last]
+            adapter = self.state.get("adapters", {}).get(last)
+            if adapter and self._adapters_on_base("actor"):
+                # The engine keeps its base model; the adapter is swapped in.
+                models["actor"] = adapter
         return models
+
+    def _adapters_on_base(self, role: str) -> bool:
+        factory = self.run.backends.get(self.run.role_config(role).backend)
+        return bool(getattr(factory, "adapters_on_base", False))
 
     def _models_after(self, iteration: int) -> dict[str, str]:
         return self._models(iteration + 1)
@@ -230,13 +239,17 @@ class Loop:
             )
         if not self._done(f"{name}/train"):
             began = time.monotonic()
-            self.backends.close_all()  # free the generation models before training
             result = self._train(it, models["actor"])
             trained = dict(self.state.get("models", {}))
+            adapters = dict(self.state.get("adapters", {}))
             if result.model_path:
                 trained[str(it)] = result.model_path
+            if result.adapter_path:
+                adapters[str(it)] = result.adapter_path
             self.state.setdefault("train_metrics", {})[str(it)] = result.metrics
-            self._complete(f"{name}/train", time.monotonic() - began, models=trained)
+            self._complete(
+                f"{name}/train", time.monotonic() - began, models=trained, adapters=adapters
+            )
         if eval_set and not self._done(f"{name}/eval"):
             self._evaluate(it, eval_set, self._models_after(it))
         summary = self._summary(it)
@@ -285,6 +298,13 @@ class Loop:
         d = self.dir.stage_dir(it)
         factory = self.run.trainers.get(self.recipe.trainer.name)
         trainer = factory(dict(self.recipe.trainer.options))
+        # Free the generation models before training (engines that can take
+        # the adapter this trainer makes stay up).
+        kept = self.backends.release_for_training(bool(getattr(trainer, "trains_adapter", False)))
+        if kept:
+            self.run.progress.event(
+                f"iteration {it}: keeping {len(kept)} generation engine(s) up for the LoRA adapter"
+            )
         base = self.recipe.roles["actor"].model
         start_from = base if self.recipe.trainer.restart_from_base else current_model
         n = sum(1 for _ in (d / "train.jsonl").open()) if (d / "train.jsonl").exists() else 0

@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.selfdebug",
     "reasonloop.plugins.critic",
     "reasonloop.plugins.guidance",
+    "reasonloop.plugins.raters",
     "reasonloop.plugins.curriculum",
 )
 

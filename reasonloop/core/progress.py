@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import time
 from collections.abc import Iterator
@@ -17,7 +18,6 @@ from rich.progress import (
     Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -30,7 +30,9 @@ class RateColumn(ProgressColumn):
     """Items per second, and generated tokens per second when counted."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        # The average since the start: backends that return a whole batch at
+        # once make rich's windowed estimate jump to absurd values.
+        speed = task.completed / task.elapsed if task.elapsed else None
         unit = task.fields.get("unit", "it")
         if not speed:
             return Text("-", style="progress.data.speed")
@@ -39,6 +41,18 @@ class RateColumn(ProgressColumn):
         if tokens and task.elapsed:
             text += f" · {tokens / task.elapsed:.0f} tok/s"
         return Text(text, style="progress.data.speed")
+
+
+class EtaColumn(ProgressColumn):
+    """Time left at the average rate since the start (see :class:`RateColumn`)."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text("0:00:00", style="progress.remaining")
+        if not task.total or not task.completed or not task.elapsed:
+            return Text("-:--:--", style="progress.remaining")
+        left = (task.total - task.completed) * task.elapsed / task.completed
+        return Text(str(datetime.timedelta(seconds=max(0, int(left)))), style="progress.remaining")
 
 
 class StageTask:
@@ -115,7 +129,7 @@ class RunProgress:
             RateColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
+            EtaColumn(),
             console=self.console,
             transient=False,
         )

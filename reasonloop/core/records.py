@@ -136,6 +136,8 @@ class Completion(Record):
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Prompt tokens the engine took from its prefix cache (0: none or unknown).
+    cached_tokens: int = 0
     finish_reason: str | None = None
 
 
@@ -171,6 +173,8 @@ class Sample(Record):
     completion: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Of ``prompt_tokens``, those served from the engine's prefix cache.
+    cached_tokens: int = 0
     finish_reason: str | None = None
     #: This sample's share of the wall time of the backend call that made it.
     seconds: float = 0.0

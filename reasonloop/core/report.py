@@ -102,15 +102,15 @@ def write_report(
         "## Compute by role, plugin and purpose",
         "",
         "| stage | role | plugin | purpose | requests | samples | prompt tokens "
-        "| completion tokens | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| of them cached | completion tokens | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         for c in r["compute"]:
             lines.append(
                 f"| {r['stage']} | {c['role']} | {c['plugin']} | {c['purpose']} | "
                 f"{c['requests']} | {c['samples']} | {c['prompt_tokens']} | "
-                f"{c['completion_tokens']} | {c['seconds']:.1f} |"
+                f"{c.get('cached_tokens', 0)} | {c['completion_tokens']} | {c['seconds']:.1f} |"
             )
     if run is not None:
         for section in run.hooks.report_sections(run):

@@ -54,6 +54,23 @@ class BackendPool:
             backend.close()
         self._live.clear()
 
+    def release_for_training(self, adapter: bool) -> list[str]:
+        """Free generation memory before training; return the roles' keys kept.
+
+        A full fine-tune replaces the model, so every backend is closed. When
+        the trainer trains a LoRA adapter, backends that serve adapters on
+        their loaded base model (``serves_adapters``) stay up: the next
+        iteration's adapter runs on them without reloading.
+        """
+        kept = {}
+        for key, backend in self._live.items():
+            if adapter and getattr(backend, "serves_adapters", False):
+                kept[key] = backend
+            else:
+                backend.close()
+        self._live = kept
+        return list(kept)
+
 
 class RoundScheduler:
     """Runs the sampling rounds of one stage and returns every sample."""
@@ -157,6 +174,7 @@ class RoundScheduler:
                 completion=c.text,
                 prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
+                cached_tokens=c.cached_tokens,
                 finish_reason=c.finish_reason,
                 seconds=elapsed * (c.completion_tokens + 1) / weight,
                 iteration=self.stage.iteration if self.stage.iteration is not None else -1,

@@ -35,6 +35,11 @@ def vllm_backend(model: str, options: dict[str, Any]) -> Any:
     return VLLMBackend(model, defaults=defaults, **options)
 
 
+#: Given a LoRA iteration's adapter, the loop hands this backend the adapter
+#: (run on the engine's loaded base model) instead of the merged checkpoint.
+vllm_backend.adapters_on_base = True  # type: ignore[attr-defined]
+
+
 @hookimpl
 def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("transformers", transformers_backend)

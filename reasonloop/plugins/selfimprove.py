@@ -18,6 +18,7 @@ from reasonloop.core.records import Sample, TrainingExample
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext
+    from reasonloop.core.recipe import SelectionConfig
     from reasonloop.core.records import Problem, Request
 
 NAME = "selfimprove"
@@ -62,7 +63,15 @@ def reasonloop_training_examples(
 def reasonloop_select_examples(
     examples: list[TrainingExample], ctx: IterationContext
 ) -> list[TrainingExample]:
-    cfg = ctx.recipe.selection
+    return deduplicate(examples, ctx.recipe.selection)
+
+
+def deduplicate(examples: list[TrainingExample], cfg: SelectionConfig) -> list[TrainingExample]:
+    """The default selection: drop repeated examples, keep at most ``max_per_problem`` each.
+
+    Selection plugins that choose among the candidates call it first, so
+    their choice starts from the same pool the default would train on.
+    """
     kept: list[TrainingExample] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()
     per_problem: dict[str, int] = defaultdict(int)

@@ -35,6 +35,9 @@ class Trainer(Protocol):
     with ``prompt``/``completion`` chat lists, or ``messages``). The trainer
     writes its checkpoint under ``output_dir`` and returns where it is.
 
+    A trainer may also have a ``trains_adapter`` attribute: when true (a LoRA
+    run), generation engines that serve adapters stay up during training.
+
     ``ordered=True`` says a plugin put the rows in the order they must be
     learnt (a curriculum, :func:`reasonloop_order_examples`): the trainer
     then feeds them in file order, whatever its shuffling option says, and

@@ -59,6 +59,16 @@ class CommandTrainer:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = CommandTrainerOptions.model_validate(options or {})
 
+    @property
+    def trains_adapter(self) -> bool:
+        """The command leaves a LoRA adapter (``adapter_path``).
+
+        Generation engines that serve adapters then stay up while it runs, and
+        on such an engine (vLLM) the next iteration runs the adapter, which is
+        also what ``{base_model}`` names in that iteration's command.
+        """
+        return self.options.adapter_path is not None
+
     def train(
         self,
         data_path: Path,

@@ -110,6 +110,11 @@ class TrlSftTrainer:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = TrlSftOptions.model_validate(options or {})
 
+    @property
+    def trains_adapter(self) -> bool:
+        """A LoRA run: the base weights stay, an adapter is trained."""
+        return self.options.method == "lora"
+
     def train(
         self,
         data_path: Path,
@@ -154,7 +159,6 @@ class TrlSftTrainer:
         bf16 = _use_bf16(opts.dtype, torch)
         config = _sft_config(opts, output_dir, bf16, torch, trl)  # bad extra_args fail here, early
         # Weights stay float32 even for bf16 training: see TrlSftOptions.dtype.
-        model = load_causal_lm(base_model, dtype="float32")
         with warnings.catch_warnings():
             # peft reads a renamed transformers attribute; nothing a user can act on.
             warnings.filterwarnings(
@@ -162,12 +166,13 @@ class TrlSftTrainer:
                 message="`is_gradient_checkpointing` is deprecated",
                 category=FutureWarning,
             )
+            model, peft_config = _start_model(base_model, opts)
             trainer = trl.SFTTrainer(
                 model=model,
                 args=config,
                 train_dataset=dataset,
                 processing_class=tokenizer,
-                peft_config=_lora_config(opts) if opts.method == "lora" else None,
+                peft_config=peft_config,
                 callbacks=_callbacks(on_progress, transformers),
             )
         # The default printer writes raw dicts to stdout; our callback logs them instead.
@@ -196,6 +201,31 @@ class TrlSftTrainer:
         del trainer, model, output
         gc.collect()
         return result
+
+
+def _start_model(base_model: str, opts: TrlSftOptions) -> tuple[Any, Any]:
+    """The model to train and the LoRA config for a new adapter (or ``None``).
+
+    A LoRA adapter directory as ``base_model`` (the previous iteration's
+    adapter, when the generation engine keeps its base model) is trained
+    further on its own base, so every iteration's adapter applies to the same
+    base weights; a full fine-tune of an adapter trains the merged weights.
+    """
+    adapter = Path(base_model).expanduser() / "adapter_config.json"
+    if not adapter.is_file():
+        model = load_causal_lm(base_model, dtype="float32")
+        return model, _lora_config(opts) if opts.method == "lora" else None
+    base = json.loads(adapter.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise UsageError(f"{adapter} names no base_model_name_or_path")
+    import peft
+
+    model = load_causal_lm(base, dtype="float32")
+    trainable = opts.method == "lora"
+    model = peft.PeftModel.from_pretrained(model, str(adapter.parent), is_trainable=trainable)
+    if not trainable:
+        model = model.merge_and_unload()
+    return model, None
 
 
 def _import_training_stack(method: str) -> tuple[Any, Any, Any]:
@@ -341,8 +371,6 @@ def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, t
         # TRL turns both on by default; on CPU they cost speed for nothing.
         "bf16": bf16,
         "fp16": False,
-        # The new name of gradient_checkpointing; the old one warns.
-        "activation_checkpointing": opts.gradient_checkpointing,
         "use_cpu": not torch.cuda.is_available(),
         "logging_steps": opts.logging_steps,
         "save_strategy": "no",
@@ -355,6 +383,15 @@ def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, t
         "dataset_kwargs": {"skip_prepare_dataset": True},
         "remove_unused_columns": True,
     }
+    # transformers 5.20 renamed gradient_checkpointing (the old name warns
+    # there); vLLM's environment pins an older transformers.
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(trl.SFTConfig)}
+    renamed = "activation_checkpointing" in fields
+    args["activation_checkpointing" if renamed else "gradient_checkpointing"] = (
+        opts.gradient_checkpointing
+    )
     args.update(opts.extra_args)
     try:
         return trl.SFTConfig(**args)

@@ -200,3 +200,84 @@ def _wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float = 6
         except OSError:
             time.sleep(1)
     raise AssertionError(f"vllm serve not ready in {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+LOOP_SCRIPT = """
+import json, sys
+import vllm
+
+started = []
+Real = vllm.LLM
+
+class Counting(Real):
+    def __init__(self, *args, **kwargs):
+        started.append(kwargs.get("model"))
+        super().__init__(*args, **kwargs)
+
+vllm.LLM = Counting
+
+if __name__ == "__main__":
+    from reasonloop.cli import main
+
+    code = main(["run", sys.argv[1], "--run-dir", sys.argv[2]])
+    open(sys.argv[3], "w").write(json.dumps({"code": code, "started": started}))
+"""
+
+LOOP_RECIPE = """
+version: 1
+name: vllm-lora
+iterations: 2
+roles:
+  actor:
+    backend: vllm
+    model: {checkpoint}
+    backend_options:
+      dtype: float32
+      enforce_eager: true
+      max_model_len: 512
+      gpu_memory_utilization: 0.5
+      enable_lora: true
+      max_lora_rank: 8
+    sampling: {{temperature: 0.5, top_p: 0.95, max_tokens: 48}}
+prompt:
+  template: "{{prompt}}\nSolve it briefly, then end with 'Answer: <number>'."
+data:
+  train: [{{name: arithmetic, options: {{count: 12, seed: 1, split: train, difficulties: [1]}}}}]
+  eval: [{{name: arithmetic, options: {{count: 4, seed: 0, split: eval, difficulties: [1]}}}}]
+sampling: {{n: 4}}
+trainer:
+  name: trl-sft
+  options: {{method: lora, lora_r: 4, lora_alpha: 8, epochs: 1, batch_size: 4, max_length: 128}}
+eval: {{baseline: true, n: 1, temperature: 0.0}}
+"""
+
+
+@needs_vllm
+def test_lora_iterations_swap_adapters_on_one_engine(checkpoint, tmp_path):
+    """Two LoRA iterations under vLLM: the engine loads the base once and stays up."""
+    script = tmp_path / "loop.py"
+    script.write_text(textwrap.dedent(LOOP_SCRIPT))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(LOOP_RECIPE.format(checkpoint=checkpoint))
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [str(VLLM_PYTHON), str(script), str(recipe), str(run_dir), str(tmp_path / "out.json")],
+        capture_output=True,
+        text=True,
+        env=vllm_env(),
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["code"] == 0, proc.stderr[-4000:]
+    assert out["started"] == [checkpoint]  # one engine for base, both adapters and evals
+    state = json.loads((run_dir / "state.json").read_text())
+    adapters = state["adapters"]
+    assert sorted(adapters) == ["0", "1"]
+    log = (run_dir / "run.log").read_text()
+    assert "keeping 1 generation engine(s) up for the LoRA adapter" in log
+    # Iteration 1 samples and trains with iteration 0's adapter on the same base.
+    assert "training trl-sft on" in log and f"from {adapters['0']}" in log
+    config = json.loads((Path(adapters["1"]) / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == checkpoint
+    assert f"evaluating {adapters['1']}" in log

@@ -21,7 +21,8 @@ def hooks_with(*plugins: object) -> Hooks:
     # Without the built-in method plugins, whose hooks need a real run.
     return Hooks(
         make_plugin_manager(
-            disable=["selfimprove", "critic", "guidance", "curriculum"], extra_plugins=plugins
+            disable=["selfimprove", "critic", "guidance", "raters", "curriculum"],
+            extra_plugins=plugins,
         )
     )
 

@@ -231,3 +231,44 @@ def test_a_plugin_can_default_a_helper_role_to_the_actor(tmp_path):
     # The teacher ran on the actor's backend and model: one backend, shared.
     assert ("actor", 1) in calls
     assert stage.run.role_config("teacher") is stage.run.recipe.roles["actor"]
+
+
+def test_before_training_only_adapter_serving_backends_stay_up(tmp_path):
+    closed: list[str] = []
+
+    class Engine(ScriptedBackend):
+        def __init__(self, model):
+            super().__init__([], model)
+            # The actor's engine can swap LoRA adapters; the critic's cannot.
+            self.serves_adapters = model == "actor"
+
+        def close(self):
+            closed.append(self.role)
+
+    class Engines:
+        @hookimpl
+        def reasonloop_register_backends(self, register):
+            register("engine", lambda model, options: Engine(model))
+
+    recipe = recipe_from_dict(
+        {
+            "version": 1,
+            "name": "t",
+            "roles": {
+                "actor": {"backend": "engine", "model": "actor"},
+                "critic": {"backend": "engine", "model": "critic"},
+            },
+            "data": {},
+        }
+    )
+    pm = make_plugin_manager(extra_plugins=[Engines()])
+    pool = BackendPool(build_run_context(recipe, tmp_path, RunProgress(enabled=False), pm=pm))
+    actor, critic = pool.get("actor", "actor"), pool.get("critic", "critic")
+
+    assert len(pool.release_for_training(adapter=True)) == 1
+    assert closed == ["critic"]
+    assert pool.get("actor", "actor") is actor  # kept: not rebuilt
+    assert pool.get("critic", "critic") is not critic  # closed: rebuilt
+
+    assert pool.release_for_training(adapter=False) == []  # a full fine-tune
+    assert sorted(closed) == ["actor", "critic", "critic"]

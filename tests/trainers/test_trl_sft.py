@@ -241,6 +241,36 @@ def test_lora_saves_adapter_and_merged_model(tmp_path: Path) -> None:
     assert weights_differ(load_causal_lm(MODEL), merged)
 
 
+def test_lora_from_an_adapter_trains_that_adapter_further_on_its_base(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    data = write_rows(tmp_path / "train.jsonl", arithmetic_rows(8))
+    options = {"method": "lora", "epochs": 1, "max_length": 128, "lora_r": 4}
+    first = TrlSftTrainer(options).train(data, MODEL, tmp_path / "one")
+    assert first.adapter_path is not None
+    assert TrlSftTrainer(options).trains_adapter
+    assert not TrlSftTrainer({"method": "full"}).trains_adapter
+
+    # A learning rate this small leaves the adapter where it started: the
+    # first adapter (continued), not a fresh one (whose B matrices are zero).
+    second = TrlSftTrainer({**options, "learning_rate": 1e-12}).train(
+        data, first.adapter_path, tmp_path / "two"
+    )
+    assert second.adapter_path is not None
+    config = lambda d: json.loads((Path(d) / "adapter_config.json").read_text())  # noqa: E731
+    assert (
+        config(second.adapter_path)["base_model_name_or_path"]
+        == config(first.adapter_path)["base_model_name_or_path"]
+    )
+    one = load_file(str(Path(first.adapter_path) / "adapter_model.safetensors"))
+    two = load_file(str(Path(second.adapter_path) / "adapter_model.safetensors"))
+    assert one.keys() == two.keys()
+    b_keys = [k for k in one if "lora_B" in k]
+    assert b_keys and any(float(one[k].abs().max()) > 0 for k in b_keys)
+    for k in one:
+        assert (one[k] - two[k]).abs().max() < 1e-6, k
+
+
 def row_numbers_seen(monkeypatch: pytest.MonkeyPatch, tokenizer: Any) -> list[int]:
     """Record which rows each training batch holds, in the order the real trainer sees them.
 

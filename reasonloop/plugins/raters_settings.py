@@ -1,0 +1,85 @@
+"""The recipe's ``plugins.settings.raters``: how many examples to keep, and by whom."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from reasonloop.core.plugins import build_checked
+
+if TYPE_CHECKING:
+    from reasonloop.core.context import RunContext
+
+__all__ = ["KEY", "NAME", "RatersSettings", "settings_of"]
+
+NAME = "raters"
+KEY = f"plugins.settings.{NAME}"
+
+
+class RatersSettings(BaseModel):
+    """Rater-based selection of training examples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: How many of the candidates (after the built-in dedupe and per-problem
+    #: cap) to keep: a share in (0, 1] such as ``0.5``, or a count such as
+    #: ``200`` (an integer; write ``1.0`` to keep them all).
+    keep: StrictInt | float = 0.5
+    #: The raters to use, by registered name; ``None``: every registered rater.
+    raters: list[str] | None = None
+    #: Fixed weight per rater instead of weights estimated from reliability
+    #: and independence; a rater left out gets weight 0.
+    weights: dict[str, float] | None = None
+    #: Progressive selection steps: keep a top share, re-estimate the weights
+    #: on what was kept, repeat, ``rounds`` times in all (1: one shot).
+    rounds: int = Field(default=2, ge=1)
+    #: ``random``: keep the same number of examples chosen uniformly at
+    #: random (seeded by the recipe's ``seed`` and the iteration), without
+    #: running any rater: the plain-selection baseline at the same data size.
+    control: Literal["random"] | None = None
+    #: Options per rater, e.g. ``{perplexity: {batch_size: 8}}``.
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: int | float) -> int | float:
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError("a count must be at least 1")
+        elif not 0 < value <= 1:
+            raise ValueError("a share must be in (0, 1]; an absolute count is an integer")
+        return value
+
+    @field_validator("raters")
+    @classmethod
+    def _raters(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("name at least one rater, or leave the key out for all")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a rater is named twice")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            if any(w < 0 for w in value.values()):
+                raise ValueError("weights must be >= 0")
+            if not any(w > 0 for w in value.values()):
+                raise ValueError("at least one weight must be > 0")
+        return value
+
+    def count(self, n: int) -> int:
+        """How many of ``n`` candidates to keep."""
+        if isinstance(self.keep, int):
+            return min(self.keep, n)
+        return min(n, max(1, round(self.keep * n))) if n else 0
+
+
+def settings_of(run: RunContext) -> RatersSettings | None:
+    """The recipe's raters settings, validated; ``None`` when the plugin is off."""
+    raw = run.plugin_settings(NAME)
+    if raw is None:
+        return None
+    return build_checked(RatersSettings.model_validate, KEY, raw)
