@@ -126,7 +126,7 @@ def test_guide_plugins_run_a_loop(tmp_path):
             "plugins": {
                 "settings": {
                     name: {}
-                    for name in ("critique", "shortest", "curriculum", "majority", "summaries")
+                    for name in ("critique", "shortest", "easy_first", "majority", "summaries")
                 }
             },
         }
@@ -140,6 +140,7 @@ def test_guide_plugins_run_a_loop(tmp_path):
     assert {("actor", "sample"), ("critic", "critique"), ("actor", "refine")} <= purposes
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["train_metrics"]["0"]["examples"] == 1  # one problem answered, one kept
+    assert state["train_metrics"]["0"]["ordered"]  # the ordering plugin ran
     metrics = json.loads((tmp_path / "iter-001" / "eval.json").read_text())
     assert metrics["accuracy"] == pytest.approx(1 / 8)
     assert [m["any_correct"] for m in metrics["plugins"].values()] == [pytest.approx(1 / 8)]

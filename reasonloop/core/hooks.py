@@ -52,10 +52,11 @@ class Hooks:
 
     def order_examples(
         self, examples: list[TrainingExample], ctx: IterationContext
-    ) -> list[TrainingExample]:
+    ) -> list[TrainingExample] | None:
+        """The examples in a plugin's order; ``None`` when no plugin ordered them."""
         ordered = self.pm.hook.reasonloop_order_examples(examples=examples, ctx=ctx)
         if ordered is None:
-            return examples
+            return None
         if sorted(e.id for e in ordered) != sorted(e.id for e in examples):
             raise PluginError("reasonloop_order_examples must return the same examples")
         return ordered

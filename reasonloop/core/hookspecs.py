@@ -163,12 +163,15 @@ def reasonloop_select_examples(
 def reasonloop_order_examples(
     examples: list[TrainingExample], ctx: IterationContext
 ) -> list[TrainingExample] | None:
-    """Order the selected examples for training (e.g. a curriculum).
+    """Order the training examples (e.g. a curriculum).
 
-    Called once per iteration just before training. Return the examples in
-    the order the trainer must see them, or ``None`` to keep the order. Only
-    the first non-``None`` result counts. A plugin that orders should tell
-    the recipe's trainer not to shuffle.
+    Called once per iteration after selection, before ``train.jsonl`` is
+    written, with every example the trainer will see (with
+    ``trainer.restart_from_base``, earlier iterations' selections too).
+    Return the same examples in the order the trainer must see them, or
+    ``None`` to keep the order. Only the first non-``None`` result counts.
+    When a plugin orders, the loop calls the trainer with ``ordered=True``,
+    so it keeps the file's order instead of shuffling.
     """
 
 

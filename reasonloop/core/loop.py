@@ -227,8 +227,13 @@ class Loop:
         if not self._done(f"{name}/select"):
             began = time.monotonic()
             samples = list(JsonlLog(d / "samples.jsonl", Sample))
-            kept = self._select(stage, samples)
-            self._complete(f"{name}/select", time.monotonic() - began)
+            kept, ordered = self._select(stage, samples)
+            # The train stage must know, even after a resume, that a plugin
+            # fixed the order of train.jsonl: it tells the trainer to keep it.
+            flags = [i for i in self.state.get("ordered", []) if i != it] + (
+                [it] if ordered else []
+            )
+            self._complete(f"{name}/select", time.monotonic() - began, ordered=flags)
             self.run.progress.event(
                 f"iteration {it}: kept {len(kept)} training examples from {len(samples)} samples"
             )
@@ -257,7 +262,10 @@ class Loop:
         ) as task:
             return scheduler.run_rounds(log, self.recipe.sampling.max_rounds, task)
 
-    def _select(self, stage: IterationContext, samples: list[Sample]) -> list[TrainingExample]:
+    def _select(
+        self, stage: IterationContext, samples: list[Sample]
+    ) -> tuple[list[TrainingExample], bool]:
+        """Write the selection and train.jsonl; return the selection and whether it is ordered."""
         by_problem: dict[str, list[Sample]] = {}
         for s in samples:
             by_problem.setdefault(s.problem_id, []).append(s)
@@ -267,20 +275,22 @@ class Loop:
                 self.run.hooks.training_examples(problem, by_problem.get(problem.id, []), stage)
             )
         selected = self.run.hooks.select_examples(candidates, stage)
-        ordered = self.run.hooks.order_examples(selected, stage)
         d = self.dir.stage_dir(stage.iteration)
         write_records(d / "candidates.jsonl", candidates)
-        write_records(d / "selected.jsonl", ordered)
-        train_rows = ordered
+        write_records(d / "selected.jsonl", selected)
+        train_rows = selected
         if self.recipe.trainer.restart_from_base:
             train_rows = []
             for it in range(stage.iteration or 0):
                 train_rows.extend(
                     read_jsonl(self.dir.stage_dir(it) / "selected.jsonl", TrainingExample)
                 )
-            train_rows.extend(ordered)
-        write_records(d / "train.jsonl", (ex.to_trl() for ex in train_rows))
-        return ordered
+            train_rows.extend(selected)
+        # Ordering sees exactly what the trainer will see, so a curriculum
+        # spans the whole file (with restart_from_base, earlier selections too).
+        ordered = self.run.hooks.order_examples(train_rows, stage)
+        write_records(d / "train.jsonl", (ex.to_trl() for ex in ordered or train_rows))
+        return selected, ordered is not None
 
     def _train(self, it: int, current_model: str) -> Any:
         from reasonloop.trainers.base import TrainResult
@@ -314,7 +324,9 @@ class Loop:
                     task.set_total(total)
                 task.advance(step - task.done)
 
-            return trainer.train(d / "train.jsonl", start_from, d, on_progress)
+            # Only said when true, so trainers written before the flag still work.
+            keep = {"ordered": True} if it in self.state.get("ordered", []) else {}
+            return trainer.train(d / "train.jsonl", start_from, d, on_progress, **keep)
 
     def _evaluate(
         self, iteration: int | None, problems: list[Problem], models: dict[str, str]

@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.critic",
     "reasonloop.plugins.guidance",
     "reasonloop.plugins.raters",
+    "reasonloop.plugins.curriculum",
 )
 
 ENTRYPOINT_GROUP = "reasonloop"

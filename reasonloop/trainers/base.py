@@ -32,12 +32,17 @@ class Trainer(Protocol):
     """Fine-tunes a model on training examples.
 
     ``data_path`` is a JSON-lines file in TRL's formats (one object per line
-    with ``prompt``/``completion`` chat lists, or ``messages``), in the order
-    the trainer must keep when the recipe turns shuffling off. The trainer
+    with ``prompt``/``completion`` chat lists, or ``messages``). The trainer
     writes its checkpoint under ``output_dir`` and returns where it is.
 
     A trainer may also have a ``trains_adapter`` attribute: when true (a LoRA
     run), generation engines that serve adapters stay up during training.
+
+    ``ordered=True`` says a plugin put the rows in the order they must be
+    learnt (a curriculum, :func:`reasonloop_order_examples`): the trainer
+    then feeds them in file order, whatever its shuffling option says, and
+    every epoch repeats that order. The loop passes ``ordered`` only when it
+    is true, so a trainer that never receives ordered data may omit it.
     """
 
     def train(
@@ -46,6 +51,8 @@ class Trainer(Protocol):
         base_model: str,
         output_dir: Path,
         on_progress: TrainProgress | None = None,
+        *,
+        ordered: bool = False,
     ) -> TrainResult: ...
 
 

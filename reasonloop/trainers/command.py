@@ -33,7 +33,10 @@ class CommandTrainerOptions(BaseModel):
 
     ``{data}``, ``{base_model}`` and ``{output_dir}`` are replaced in the
     command, ``model_path``, ``adapter_path`` and ``env`` values; other braces
-    are left alone. In a shell string the values are shell-quoted.
+    are left alone. In a shell string the values are shell-quoted. The
+    command's environment has ``REASONLOOP_DATA_ORDERED=1`` when a plugin put
+    the rows in the order they must be learnt (the command must not shuffle
+    them), else ``0``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -72,6 +75,8 @@ class CommandTrainer:
         base_model: str,
         output_dir: Path,
         on_progress: TrainProgress | None = None,
+        *,
+        ordered: bool = False,
     ) -> TrainResult:
         opts = self.options
         output_dir = Path(output_dir)
@@ -83,6 +88,7 @@ class CommandTrainer:
             command = [_substitute(arg, values) for arg in opts.command]
         # Unbuffered Python output, so the log shows progress as it happens.
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env["REASONLOOP_DATA_ORDERED"] = "1" if ordered else "0"
         env.update({k: _substitute(v, values) for k, v in opts.env.items()})
         log_path = output_dir / LOG_NAME
 

@@ -30,6 +30,8 @@ class NoneTrainer:
         base_model: str,
         output_dir: Path,
         on_progress: TrainProgress | None = None,
+        *,
+        ordered: bool = False,
     ) -> TrainResult:
         path = Path(data_path)
         examples = 0

@@ -72,7 +72,8 @@ class TrlSftOptions(BaseModel):
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     #: ``"all-linear"``: every attention and MLP projection (not the output head).
     lora_target_modules: str | list[str] = "all-linear"
-    #: ``False`` keeps the data file's order (curricula rely on it).
+    #: ``False`` keeps the data file's order. When a plugin orders the data
+    #: (``plugins.settings.curriculum``) the order is kept whatever this says.
     shuffle: bool = True
     seed: int = 42
     #: ``bfloat16`` autocasts the forward and backward passes; weights and
@@ -120,8 +121,13 @@ class TrlSftTrainer:
         base_model: str,
         output_dir: Path,
         on_progress: TrainProgress | None = None,
+        *,
+        ordered: bool = False,
     ) -> TrainResult:
         opts = self.options
+        if ordered:
+            # A plugin fixed the order (a curriculum): feed the file as it is.
+            opts = opts.model_copy(update={"shuffle": False})
         rows = _read_rows(Path(data_path))
         if not rows:
             return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
@@ -181,6 +187,7 @@ class TrlSftTrainer:
             steps=int(output.global_step),
             examples=len(examples),
             epochs=opts.epochs,
+            shuffled=opts.shuffle,
             tokens=int(sum(len(ex["input_ids"]) for ex in examples) * opts.epochs),
             loss_tokens=int(sum(ex["loss_tokens"] for ex in examples) * opts.epochs),
             seconds=round(seconds, 2),

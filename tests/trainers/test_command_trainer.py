@@ -142,3 +142,19 @@ def test_none_trainer_keeps_the_model_and_counts_examples(tmp_path: Path, data: 
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValidationError, match="epochs"):
         NoneTrainer({"epochs": 1})
+
+
+def test_the_command_learns_whether_the_data_is_ordered(
+    tmp_path: Path, base_model: Path, data: Path
+) -> None:
+    script = (
+        "import os, shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2]); "
+        "open(sys.argv[2] + '/ordered', 'w').write(os.environ['REASONLOOP_DATA_ORDERED'])"
+    )
+    trainer = CommandTrainer(
+        {"command": [sys.executable, "-c", script, "{base_model}", "{output_dir}/model"]}
+    )
+    for ordered, flag in ((True, "1"), (False, "0")):
+        out = tmp_path / f"out-{flag}"
+        result = trainer.train(data, str(base_model), out, ordered=ordered)
+        assert (Path(result.model_path) / "ordered").read_text() == flag

@@ -308,6 +308,13 @@ def test_shuffle_false_keeps_the_data_order(
     assert sorted(seen) == sorted(order)
     assert seen != order
 
+    # Ordered data (a curriculum) keeps the file's order though shuffle is on.
+    seen.clear()
+    trainer = TrlSftTrainer({**options, "epochs": 2, "seed": 1})
+    result = trainer.train(data, MODEL, tmp_path / "c", ordered=True)
+    assert seen == order + order
+    assert result.metrics["shuffled"] is False and trainer.options.shuffle is True
+
 
 @pytest.mark.slow
 def test_two_processes_under_accelerate_launch(tmp_path: Path, tokenizer: Any) -> None:
