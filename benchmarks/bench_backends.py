@@ -116,7 +116,9 @@ def start_server(kind: str, checkpoint: str, port: int, log: Path) -> subprocess
     raise SystemExit(f"the {kind} server was not ready in 600 s")
 
 
-def role(backend: str, checkpoint: str, port: int, max_tokens: int) -> dict[str, Any]:
+def role(
+    backend: str, checkpoint: str, port: int, max_tokens: int, server: str = "vllm"
+) -> dict[str, Any]:
     sampling = {"temperature": 0.5, "top_p": 0.95, "max_tokens": max_tokens}
     if backend == "transformers":
         return {
@@ -140,6 +142,9 @@ def role(backend: str, checkpoint: str, port: int, max_tokens: int) -> dict[str,
             "base_url": f"http://127.0.0.1:{port}/v1",
             "api_key": "none",
             "concurrency": 64,
+            # vLLM's CPU build dies on per-request seeds (the in-process
+            # backend leaves them out there too).
+            "request_seeds": server != "vllm",
         },
         "sampling": sampling,
     }
@@ -150,7 +155,7 @@ def measure(backend: str, args: argparse.Namespace, checkpoint: str, port: int) 
         {
             "version": 1,
             "name": f"bench-{backend}",
-            "roles": {"actor": role(backend, checkpoint, port, args.max_tokens)},
+            "roles": {"actor": role(backend, checkpoint, port, args.max_tokens, args.server)},
             "prompt": {"template": TEMPLATE},
             "data": {
                 "train": [{"name": "arithmetic", "options": {"count": args.problems, "seed": 7}}]

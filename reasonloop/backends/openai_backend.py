@@ -66,6 +66,9 @@ class OpenAIOptions(BaseModel):
     max_backoff: float = Field(default=20.0, ge=0)
     #: ``native``: one call with ``n``; ``fanout``: ``n`` calls of one sample.
     n_mode: Literal["native", "fanout"] = "native"
+    #: Send each request's seed. vLLM's CPU build fails on per-request seeds
+    #: ("CPU Generator does not use offset") and its engine dies: set false there.
+    request_seeds: bool = True
     #: Extra JSON fields sent with every request (e.g. ``top_k`` for vLLM).
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
@@ -238,7 +241,7 @@ class OpenAIBackend:
             kwargs["top_p"] = p.top_p
         if p.stop:
             kwargs["stop"] = list(p.stop)
-        if call.seed is not None:
+        if call.seed is not None and self.options.request_seeds:
             kwargs["seed"] = call.seed
         extra = dict(self.options.extra_body)
         request = call.request
