@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.rundir import atomic_write_text
 
 __all__ = ["format_metric", "subset_label", "write_markdown", "write_plot"]
@@ -88,10 +89,7 @@ def write_plot(data: dict[str, Any], path: Path) -> Path | None:
     """``attribution.png``: Shapley and Banzhaf bars per plugin, and every subset's metric."""
     if not data["complete"]:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     plugins = data["plugins"]
     fig, (left, right) = plt.subplots(
@@ -130,9 +128,4 @@ def write_plot(data: dict[str, Any], path: Path) -> Path | None:
     right.set_xlabel(data["metric"])
     right.set_title("Every subset (green: best, red: worst)")
     right.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

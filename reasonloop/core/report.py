@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reasonloop.core.accounting import compute_ledger, merge_ledgers, total_tokens
+from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.records import Sample, TrainingExample
 from reasonloop.core.rundir import JsonlLog, RunDirectory, atomic_write_text, read_jsonl
 
@@ -147,10 +148,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     evaluated = [r for r in rows if r["accuracy"] is not None]
     if not evaluated:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = [r["stage"] for r in evaluated]
     x = list(range(len(labels)))
@@ -178,12 +176,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.set_title("Accuracy per iteration")
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def _examples_section(run_dir: RunDirectory) -> list[str]:

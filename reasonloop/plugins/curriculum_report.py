@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.plugins.curriculum_order import PreferenceFunction
 
 if TYPE_CHECKING:
@@ -85,10 +86,7 @@ def plot_orders(summaries: list[dict[str, Any]], path: Path) -> Path | None:
     ordered = [s for s in summaries if s.get("order")]
     if not ordered:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, len(ordered), figsize=(4.2 * len(ordered), 6), squeeze=False)
     for col, s in enumerate(ordered):
@@ -118,9 +116,4 @@ def plot_orders(summaries: list[dict[str, Any]], path: Path) -> Path | None:
         bottom.set_ylabel("high-pool examples so far")
         bottom.legend(fontsize=7, loc="best")
         bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path, dpi=100)

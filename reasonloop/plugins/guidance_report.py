@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.rundir import RunDirectory
 from reasonloop.plugins.guidance_metrics import bucket_order, run_metrics
 
@@ -80,30 +81,11 @@ def report_sections(run: RunContext, settings: GuidanceSettings) -> list[str]:
     return ["\n".join(lines), "\n".join(tokens)]
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    plt = _pyplot()
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
 def plot_coverage(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """Coverage per difficulty across iterations; dashed: from plain samples only."""
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     buckets = sorted({b for r in rows for b in r["buckets"]}, key=bucket_order)
     x = [r["iteration"] for r in rows]
     fig, ax = plt.subplots(figsize=(8.5, 4.2))
@@ -120,12 +102,12 @@ def plot_coverage(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     ax.set_title("Coverage by difficulty")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_comparison(configs: list[tuple[str, dict[str, Any]]], path: Path, title: str) -> Path:
     """Grouped bars: coverage of each difficulty bucket per configuration (one stage each)."""
-    plt = _pyplot()
+    plt = pyplot()
     buckets = sorted({b for _, m in configs for b in m["buckets"]}, key=bucket_order)
     width = 0.8 / max(1, len(configs))
     fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(buckets) + 3), 4.2))
@@ -139,12 +121,12 @@ def plot_comparison(configs: list[tuple[str, dict[str, Any]]], path: Path, title
     ax.grid(alpha=0.3, axis="y")
     ax.legend(loc="best", fontsize=7)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def compare_runs(run_dirs: list[Path], out: Path) -> list[tuple[str, list[dict[str, Any]]]]:
     """Plot coverage by difficulty across iterations, one line per run; return the metrics."""
-    plt = _pyplot()
+    plt = pyplot()
     runs = [(d.name, run_metrics(RunDirectory(d))) for d in run_dirs]
     buckets = sorted({b for _, rows in runs for r in rows for b in r["buckets"]}, key=bucket_order)
     fig, axes = plt.subplots(1, max(1, len(buckets)), figsize=(4 * max(1, len(buckets)), 3.8),
@@ -159,7 +141,7 @@ def compare_runs(run_dirs: list[Path], out: Path) -> list[tuple[str, list[dict[s
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("training problems covered (%)")
     axes[0][0].legend(loc="best", fontsize=7)
-    _save(fig, out)
+    save_figure(fig, out)
     return runs
 
 

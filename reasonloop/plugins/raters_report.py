@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.core.plots import pyplot, save_figure
+
 if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
 
@@ -104,10 +106,7 @@ def _plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     rated = [r for r in records if r.get("rounds")]
     if not rated:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = sorted({n for r in rated for n in r["raters"]})
     fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -121,9 +120,4 @@ def _plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_title("Rater weights")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path, dpi=100)
