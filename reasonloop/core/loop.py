@@ -70,10 +70,28 @@ def build_run_context(
             _known(run.datasets, spec.name, f"data.{split}.{i}.name")
     # Trainers only validate their options when built, which is cheap: do it
     # now so a misspelt option fails before hours of sampling, not after.
-    build_checked(
+    trainer = build_checked(
         run.trainers.get(recipe.trainer.name), "trainer.options", dict(recipe.trainer.options)
     )
+    _check_actor_follows_training(run, trainer)
     return run
+
+
+def _check_actor_follows_training(run: RunContext, trainer: Any) -> None:
+    """A served actor cannot load a full checkpoint: say so before any work."""
+    actor = run.recipe.roles.get("actor")
+    if actor is None or not run.recipe.iterations:
+        return
+    if not getattr(trainer, "changes_model", True) or getattr(trainer, "trains_adapter", False):
+        return
+    if getattr(run.backends.get(actor.backend), "loads_checkpoints", True):
+        return
+    raise UsageError(
+        f"roles.actor.backend: {actor.backend!r} serves only what its servers serve, and "
+        f"trainer {run.recipe.trainer.name!r} writes a full checkpoint they cannot load; "
+        "train LoRA adapters (trainer.options.method: lora), which are loaded into the "
+        "servers, or set trainer.name: none"
+    )
 
 
 def _known(registry: Registry, name: str, key: str) -> None:

@@ -40,6 +40,8 @@ def vllm_backend(model: str, options: dict[str, Any]) -> Any:
 #: servers at run time) instead of the merged checkpoint.
 vllm_backend.adapters_on_base = True  # type: ignore[attr-defined]
 openai_backend.adapters_on_base = True  # type: ignore[attr-defined]
+#: A full fine-tune's checkpoint is not something a remote server can load.
+openai_backend.loads_checkpoints = False  # type: ignore[attr-defined]
 
 
 @hookimpl

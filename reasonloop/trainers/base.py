@@ -36,7 +36,8 @@ class Trainer(Protocol):
     writes its checkpoint under ``output_dir`` and returns where it is.
 
     A trainer may also have a ``trains_adapter`` attribute: when true (a LoRA
-    run), generation engines that serve adapters stay up during training.
+    run), generation engines that serve adapters stay up during training; and
+    ``changes_model = False`` when it never changes the model (``none``).
 
     ``ordered=True`` says a plugin put the rows in the order they must be
     learnt (a curriculum, :func:`reasonloop_order_examples`): the trainer

@@ -21,6 +21,9 @@ class NoneTrainerOptions(BaseModel):
 class NoneTrainer:
     """Leaves the model as it is, so a run produces data for training elsewhere."""
 
+    #: The actor keeps its model: any backend can follow this "training".
+    changes_model = False
+
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = NoneTrainerOptions.model_validate(options or {})
 

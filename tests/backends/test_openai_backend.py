@@ -342,3 +342,17 @@ def test_a_lora_run_keeps_sampling_from_the_server(server, smollm2, tmp_path, cl
     assert any(name.startswith("adapter-") for name in served), served
     samples = (run / "iter-001" / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 48
+
+
+def test_a_full_fine_tune_of_a_served_actor_fails_before_any_work(tmp_path, cli):
+    recipe = tmp_path / "full.yaml"
+    text = LORA_RECIPE.format(run_dir=tmp_path / "run", url="http://127.0.0.1:9/v1", model="m")
+    recipe.write_text(text.replace("method: lora", "method: full"))
+    outcome = cli("validate", recipe)
+    assert outcome.exit_code == 2
+    assert "roles.actor.backend" in outcome.stderr and "method: lora" in outcome.stderr
+    assert cli("run", recipe, "--no-progress").exit_code == 2
+    assert not (tmp_path / "run" / "iter-000").exists()
+    # With LoRA (adapters loaded into the servers) or without training, it is fine.
+    recipe.write_text(text)
+    assert cli("validate", recipe).exit_code == 0
