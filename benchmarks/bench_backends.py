@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--server", choices=["vllm", "reasonloop"], default="vllm")
     args = parser.parse_args()
 
-    from reasonloop.backends.hf_models import resolve_model
+    from reasonloop.hf.models import resolve_model
 
     checkpoint = resolve_model(MODEL)
     results: dict[str, dict[str, Any]] = {}

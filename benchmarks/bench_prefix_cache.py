@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=32)
     args = parser.parse_args()
 
-    from reasonloop.backends.hf_models import resolve_model
+    from reasonloop.hf.models import resolve_model
 
     checkpoint = resolve_model(MODEL)
     results = {}

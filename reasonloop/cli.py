@@ -309,8 +309,8 @@ def critic_data(
     ] = True,
 ) -> None:
     """Export step-labelled solutions (Monte-Carlo rollouts) to train a critic."""
-    from reasonloop.plugins.critic_data import export_critic_data
-    from reasonloop.plugins.critic_settings import NAME, CriticSettings
+    from reasonloop.plugins.critic.data import export_critic_data
+    from reasonloop.plugins.critic.settings import NAME, CriticSettings
 
     if format_ not in ("stepwise", "critique"):
         raise UsageError(f"--format {format_!r}: expected stepwise or critique")
@@ -330,7 +330,7 @@ def convert(
     output: Annotated[Path, typer.Argument(help="Directory for the safetensors checkpoint.")],
 ) -> None:
     """Save a model (GGUF included) as a safetensors checkpoint any engine can load."""
-    from reasonloop.backends.hf_models import load_causal_lm, load_tokenizer, save_checkpoint
+    from reasonloop.hf.models import load_causal_lm, load_tokenizer, save_checkpoint
 
     if output.exists() and any(output.iterdir()):
         raise UsageError(f"{output}: exists and is not empty")

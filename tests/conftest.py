@@ -85,7 +85,7 @@ def make_adapter():
         import torch
         from peft import LoraConfig, get_peft_model
 
-        from reasonloop.backends.hf_models import (
+        from reasonloop.hf.models import (
             load_causal_lm,
             load_tokenizer,
             resolve_model,

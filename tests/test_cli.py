@@ -134,7 +134,7 @@ def test_console_script_runs_as_a_real_process():
 
 
 def test_convert_packaged_gguf_to_a_loadable_checkpoint(cli, tmp_path, smollm2):
-    from reasonloop.backends.hf_models import load_causal_lm
+    from reasonloop.hf.models import load_causal_lm
 
     target = tmp_path / "smollm2"
     outcome = cli("convert", smollm2, target)

@@ -9,7 +9,6 @@ import pytest
 
 from reasonloop.core.context import RunContext
 from reasonloop.core.loop import build_run_context
-from reasonloop.core.perplexity import PerplexityScorer
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import (
@@ -22,6 +21,7 @@ from reasonloop.core.records import (
 )
 from reasonloop.core.report import write_report
 from reasonloop.core.rundir import RunDirectory, write_records
+from reasonloop.hf.perplexity import PerplexityScorer
 
 QUESTION = "What is 12 + 7?"
 WRONG = "12 + 7 = 21. Answer: 21"

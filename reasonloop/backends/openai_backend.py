@@ -118,7 +118,7 @@ class OpenAIBackend:
                     "openai backend: endpoint 'completions' needs backend_options.tokenizer "
                     "(its chat template builds the raw prompt)"
                 )
-            from reasonloop.backends.hf_models import load_tokenizer
+            from reasonloop.hf.models import load_tokenizer
 
             self._template = load_tokenizer(self.options.tokenizer)
 

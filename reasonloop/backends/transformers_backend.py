@@ -4,7 +4,7 @@ Chat messages go through the tokenizer's chat template; a request's
 ``prefill`` is appended after the generation prompt and continued by the
 model. Prompts are sorted by length, finished sequences leave the batch at
 once and free rows are refilled from the queue (see
-:mod:`reasonloop.backends.batch_decoding`). Every sample draws from its own
+:mod:`reasonloop.hf.decoding.batch`). Every sample draws from its own
 seeded generator, so repeating a seeded request repeats its samples. The
 random draws never depend on the rest of the batch; the logits do, in the
 last bits, with the batch's shape and shared prefix: in float32 samples were
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from reasonloop.backends.base import ProgressCallback, prompt_ids, with_defaults
-from reasonloop.backends.batch_decoding import BatchDecoder, DecodeJob
-from reasonloop.backends.decode_attention import ATTENTION_NAME, use_decode_attention
-from reasonloop.backends.hf_models import import_torch, load_causal_lm, load_tokenizer
-from reasonloop.backends.token_sampling import TokenChooser, sample_seed
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import UsageError
+from reasonloop.hf.decoding.attention import ATTENTION_NAME, use_decode_attention
+from reasonloop.hf.decoding.batch import BatchDecoder, DecodeJob
+from reasonloop.hf.decoding.sampling import TokenChooser, sample_seed
+from reasonloop.hf.models import import_torch, load_causal_lm, load_tokenizer
 
 __all__ = ["TransformersBackend", "cpu_supports_bf16", "resolve_dtype"]
 
@@ -62,7 +62,7 @@ def resolve_dtype(dtype: str) -> str:
 class TransformersBackend:
     """Generates completions with a transformers model on CPU.
 
-    ``model`` is a model spec (see :func:`reasonloop.backends.hf_models.resolve_model`)
+    ``model`` is a model spec (see :func:`reasonloop.hf.models.resolve_model`)
     or a PEFT adapter directory (its base model is loaded and the adapter
     merged); ``adapter`` a PEFT adapter directory merged into the weights at
     load time;

@@ -95,7 +95,7 @@ class VLLMBackend:
     """Generation with an in-process vLLM engine."""
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
-        from reasonloop.backends.hf_models import resolve_model
+        from reasonloop.hf.models import resolve_model
 
         self.options = VLLMOptions(**options)
         self.defaults = defaults or SamplingParams()

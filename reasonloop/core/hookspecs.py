@@ -77,7 +77,7 @@ def reasonloop_register_datasets(register: Callable[[str, Callable[..., Any]], N
 
     Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, loader)``; ``loader(spec)`` takes a
-    :class:`reasonloop.datasets.spec.DatasetSpec` and returns a list of
+    :class:`reasonloop.core.dataspec.DatasetSpec` and returns a list of
     :class:`~reasonloop.core.records.Problem`. The return value is ignored.
     """
 
@@ -91,7 +91,7 @@ def reasonloop_register_raters(register: Callable[[str, Callable[..., Any]], Non
     ``plugins.settings.raters``. Call ``register(name, rate)``;
     ``rate(examples, ctx)`` takes a list of
     :class:`~reasonloop.core.records.TrainingExample` and a
-    :class:`reasonloop.plugins.raters_builtin.RatingContext` and returns one
+    :class:`reasonloop.plugins.raters.builtin.RatingContext` and returns one
     score per example, higher meaning better, on any scale, or ``None`` where
     the rater has nothing to say. A name registered twice is an error that
     names both plugins. The return value is ignored.

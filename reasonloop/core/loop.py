@@ -17,6 +17,7 @@ import yaml
 
 from reasonloop.core.accounting import compute_ledger, total_tokens
 from reasonloop.core.context import IterationContext, RunContext
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.evaluation import evaluate_stage
 from reasonloop.core.hooks import Hooks
 from reasonloop.core.plugins import Registry, build_checked, describe_plugins, make_plugin_manager
@@ -34,7 +35,6 @@ from reasonloop.core.rundir import (
 )
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
 from reasonloop.core.verification import DomainVerifiers
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 __all__ = ["Loop", "build_run_context"]

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import SamplingParams
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import RecipeError
 
 __all__ = [

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import Problem, Reference, stable_id
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reasonloop.core.dataspec import DatasetLoader
 from reasonloop.datasets.arithmetic import load_arithmetic
 from reasonloop.datasets.files import load_file, load_hub
 from reasonloop.datasets.reference_sets import (
@@ -10,7 +11,6 @@ from reasonloop.datasets.reference_sets import (
     load_math500,
     load_svamp,
 )
-from reasonloop.datasets.spec import DatasetLoader
 
 __all__ = ["LOADERS"]
 

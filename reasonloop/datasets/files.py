@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import Problem, Reference
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 __all__ = [

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import Problem, Reference
 from reasonloop.datasets.files import answer_text, window
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 __all__ = ["DATA_ENV", "load_gsm8k", "load_humaneval", "load_math500", "load_svamp", "locate"]

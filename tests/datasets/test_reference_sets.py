@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.datasets.builtin import LOADERS
 from reasonloop.datasets.reference_sets import (
     DATA_ENV,
@@ -13,7 +14,6 @@ from reasonloop.datasets.reference_sets import (
     load_math500,
     load_svamp,
 )
-from reasonloop.datasets.spec import DatasetSpec
 from reasonloop.errors import UsageError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

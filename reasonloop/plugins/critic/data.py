@@ -1,0 +1,136 @@
+"""Training data for a critic: step labels from Monte-Carlo rollouts.
+
+With ``rollouts`` on, the critic plugin continues each wrong plain sample
+from every step prefix (``Request.prefill``) ``rollouts`` times during
+training; the rollouts are verified like any answer. A step is correct when
+more than ``rollout_threshold`` of the rollouts from it reach the reference
+answer; the last step's label is the solution's own verdict. A correct
+solution reaches the reference from every prefix (itself is such a
+completion), so its steps are all labelled correct.
+
+Two export formats:
+
+- ``stepwise``: TRL's stepwise-supervision rows,
+  ``{"prompt": question, "completions": [step, ...], "labels": [bool, ...]}``
+  (for ``trl.PRMTrainer``);
+- ``critique``: conversational prompt-completion rows in the plugin's own
+  critique format (the critic's prompt -> ``Step N: correct|wrong`` lines and
+  the final verdict), for supervised fine-tuning of a critic model.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Literal
+
+from reasonloop.core.records import Problem, Sample
+from reasonloop.core.rundir import JsonlLog, read_jsonl, write_records
+from reasonloop.errors import UsageError
+from reasonloop.plugins.critic.critique import number_steps, render, split_steps
+from reasonloop.plugins.critic.rounds import is_plain, normalised
+from reasonloop.plugins.critic.settings import NAME, CriticSettings
+
+__all__ = ["LabelledSolution", "export_critic_data", "labelled_solutions"]
+
+Format = Literal["stepwise", "critique"]
+
+
+class LabelledSolution:
+    """A solution's steps with a correct/wrong label each."""
+
+    def __init__(self, problem: Problem, sample: Sample, steps: list[str], labels: list[bool]):
+        self.problem = problem
+        self.sample = sample
+        self.steps = steps
+        self.labels = labels
+
+    def stepwise(self) -> dict[str, Any]:
+        return {"prompt": self.problem.prompt, "completions": self.steps, "labels": self.labels}
+
+    def critique(self, cfg: CriticSettings) -> dict[str, Any]:
+        prompt = render(
+            cfg.critique_template, question=self.problem.prompt, steps=number_steps(self.steps)
+        )
+        verdicts = [
+            f"Step {i}: {'correct' if ok else 'wrong'}" for i, ok in enumerate(self.labels, 1)
+        ]
+        final = "correct" if self.sample.correct else "wrong"
+        return {
+            "prompt": [{"role": "user", "content": prompt}],
+            "completion": [
+                {"role": "assistant", "content": "\n".join([*verdicts, f"Final answer: {final}"])}
+            ],
+        }
+
+
+def labelled_solutions(
+    problems: dict[str, Problem],
+    samples: list[Sample],
+    threshold: float = 0.0,
+    include_correct: bool = True,
+) -> list[LabelledSolution]:
+    """Label the steps of every rolled-out wrong sample (and of correct plain samples)."""
+    by_id = {s.id: s for s in samples}
+    rollouts: dict[str, dict[int, list[Sample]]] = defaultdict(lambda: defaultdict(list))
+    for s in samples:
+        if s.request.plugin == NAME and s.request.purpose == "rollout":
+            rollouts[s.request.parent_sample_id or ""][int(s.request.meta["step"])].append(s)
+    out = []
+    for parent_id, by_step in rollouts.items():
+        parent = by_id.get(parent_id)
+        problem = problems.get(parent.problem_id) if parent else None
+        if parent is None or problem is None:
+            continue
+        steps = split_steps(parent.text)
+        if sorted(by_step) != list(range(1, len(steps))):
+            continue  # an interrupted stage: not every prefix was rolled out
+        labels = [
+            sum(r.correct for r in by_step[k]) / len(by_step[k]) > threshold
+            for k in range(1, len(steps))
+        ]
+        out.append(LabelledSolution(problem, parent, steps, [*labels, parent.correct]))
+    if include_correct:
+        seen: set[tuple[str, str]] = set()
+        for s in samples:
+            key = (s.problem_id, normalised(s.text))
+            if not (is_plain(s) and s.correct) or key in seen or s.problem_id not in problems:
+                continue
+            seen.add(key)
+            steps = split_steps(s.text)
+            if steps:
+                out.append(LabelledSolution(problems[s.problem_id], s, steps, [True] * len(steps)))
+    return out
+
+
+def export_critic_data(
+    run_dir: Path,
+    output: Path,
+    fmt: Format = "stepwise",
+    threshold: float | None = None,
+    include_correct: bool = True,
+    cfg: CriticSettings | None = None,
+) -> dict[str, int]:
+    """Write critic training rows from every iteration of a run; return counts."""
+    problems_path = run_dir / "problems" / "train.jsonl"
+    if not problems_path.exists():
+        raise UsageError(f"{run_dir}: no problems/train.jsonl (not a training run directory?)")
+    cfg = cfg or CriticSettings()
+    threshold = cfg.rollout_threshold if threshold is None else threshold
+    problems = {p.id: p for p in read_jsonl(problems_path, Problem)}
+    rows: list[dict[str, Any]] = []
+    counts = {"rolled_out": 0, "correct": 0, "steps": 0, "wrong_steps": 0}
+    for d in sorted(run_dir.glob("iter-*")):
+        samples = list(JsonlLog(d / "samples.jsonl", Sample))
+        for sol in labelled_solutions(problems, samples, threshold, include_correct):
+            counts["correct" if sol.sample.correct else "rolled_out"] += 1
+            counts["steps"] += len(sol.steps)
+            counts["wrong_steps"] += sol.labels.count(False)
+            rows.append(sol.stepwise() if fmt == "stepwise" else sol.critique(cfg))
+    if counts["rolled_out"] == 0:
+        raise UsageError(
+            f"{run_dir}: no step rollouts found; run with plugins.settings.critic.rollouts > 0"
+        )
+    write_records(output, rows)
+    counts["rows"] = len(rows)
+    return counts

@@ -1,0 +1,237 @@
+"""Test time: which answer stands, and how accuracy grows with samples and rounds.
+
+Answers are grouped by the math verifier's equivalence of their extracted
+answers (``1/2`` and ``0.5`` vote together). ``select`` votes over the
+answers the critic accepts, falling back to a plain vote when it accepts
+none; ``refine`` follows each answer's chain of critiques and revisions to
+its end. The metrics replay both on prefixes of the samples, so one
+evaluation gives accuracy at n = 1, 2, 4, ... and after each refinement round.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from reasonloop.core.records import Sample
+from reasonloop.plugins.critic.rounds import critique_of, is_critique, is_plain, is_refinement
+from reasonloop.plugins.critic.rounds import normalised as _normalised
+from reasonloop.plugins.critic.settings import CriticSettings
+from reasonloop.verifiers.math import answers_match
+
+__all__ = ["Lineage", "majority", "prefix_sizes", "refine_metrics", "select_metrics"]
+
+
+def majority(answers: list[Sample]) -> Sample | None:
+    """The first answer of the largest group of equivalent answers (earliest group on ties).
+
+    Answers without an extracted answer do not vote; ``None`` when none has one.
+    """
+    groups: list[list[Sample]] = []
+    for s in answers:
+        if not s.extracted:
+            continue
+        for g in groups:
+            rep = g[0].extracted or ""
+            if s.extracted == rep or answers_match(s.extracted, rep):
+                g.append(s)
+                break
+        else:
+            groups.append([s])
+    if not groups:
+        return None
+    best = max(range(len(groups)), key=lambda i: (len(groups[i]), -i))
+    return groups[best][0]
+
+
+def prefix_sizes(n: int) -> list[int]:
+    """1, 2, 4, ... up to ``n``, and ``n`` itself."""
+    sizes, k = [], 1
+    while k < n:
+        sizes.append(k)
+        k *= 2
+    return [*sizes, n]
+
+
+class Lineage:
+    """One problem's evaluation samples, linked parent to child."""
+
+    def __init__(self, samples: list[Sample]):
+        self.samples = samples
+        self.children: dict[str, list[Sample]] = defaultdict(list)
+        for s in samples:
+            if s.request.parent_sample_id:
+                self.children[s.request.parent_sample_id].append(s)
+        self.roots = sorted(
+            (s for s in samples if is_plain(s)), key=lambda s: (s.request.round, s.index)
+        )
+        first_of_text: dict[str, Sample] = {}
+        for s in self.roots:
+            first_of_text.setdefault(_normalised(s.text), s)
+        #: The sample whose critique speaks for each root (identical texts share one).
+        self.voice = {s.id: first_of_text[_normalised(s.text)] for s in self.roots}
+        self._accepts: dict[str, bool] = {}
+
+    def critique(self, answer: Sample) -> Sample | None:
+        return next((c for c in self.children.get(answer.id, []) if is_critique(c)), None)
+
+    def accepted(self, answer: Sample) -> bool:
+        c = self.critique(self.voice.get(answer.id, answer))
+        if c is None:
+            return False
+        if c.id not in self._accepts:  # each critique is parsed once, however often asked
+            self._accepts[c.id] = critique_of(c).accepts
+        return self._accepts[c.id]
+
+    def chain(self, root: Sample) -> list[Sample]:
+        """The answers of ``root``'s critique-and-revise chain, root first."""
+        out, cur = [root], root
+        while (c := self.critique(cur)) is not None:
+            nxt = [r for r in self.children.get(c.id, []) if is_refinement(r)]
+            if not nxt:
+                break
+            cur = nxt[0]
+            out.append(cur)
+        return out
+
+    def chain_samples(self, root: Sample, depth: int) -> list[Sample]:
+        """Every sample (answers and critiques) of ``root``'s chain through ``depth`` revisions."""
+        out = []
+        for d, answer in enumerate(self.chain(root)[: depth + 1]):
+            out.append(answer)
+            c = self.critique(answer)
+            if c is not None and d < depth:
+                out.append(c)
+        return out
+
+
+def select_answer(lineage: Lineage, n: int | None = None) -> Sample | None:
+    roots = lineage.roots[:n] if n else lineage.roots
+    accepted = [s for s in roots if lineage.accepted(s)]
+    return majority(accepted) or majority(roots) or (roots[0] if roots else None)
+
+
+def refine_answer(lineage: Lineage, depth: int | None = None) -> Sample | None:
+    ends = [lineage.chain(r)[: None if depth is None else depth + 1][-1] for r in lineage.roots]
+    return majority(ends) or (ends[0] if ends else None)
+
+
+def _tokens(samples: list[Sample]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for s in samples:
+        out[s.request.role] += s.prompt_tokens + s.completion_tokens
+    return dict(sorted(out.items()))
+
+
+def _critique_stats(samples: list[Sample]) -> dict[str, Any]:
+    crits = [s for s in samples if is_critique(s)]
+    parsed = [critique_of(c) for c in crits]
+    by_id = {s.id: s for s in samples}
+    agree = judged = 0
+    for c, p in zip(crits, parsed, strict=True):
+        answer = by_id.get(c.request.parent_sample_id or "")
+        if p.parsed and answer is not None and answer.verdict is not None:
+            judged += 1
+            agree += p.accepts == answer.correct
+    return {
+        "critiques": len(crits),
+        "parsed": sum(p.parsed for p in parsed),
+        "parse_rate": _rate(sum(p.parsed for p in parsed), len(crits)),
+        "accepted": sum(p.accepts for p in parsed),
+        # How often acceptance matched the verifier's verdict on the answer.
+        "agreement_with_verifier": _rate(agree, judged),
+    }
+
+
+def _rate(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def _plain_vote(lineages: dict[str, Lineage], k: int) -> tuple[int, int]:
+    """(problems right, actor tokens) of plain majority voting on the first ``k`` samples."""
+    ok = tokens = 0
+    for lineage in lineages.values():
+        roots = lineage.roots[:k]
+        plain = majority(roots) or (roots[0] if roots else None)
+        ok += bool(plain and plain.correct)
+        tokens += sum(s.prompt_tokens + s.completion_tokens for s in roots)
+    return ok, tokens
+
+
+def select_metrics(by_problem: dict[str, list[Sample]], n: int) -> dict[str, Any]:
+    """Accuracy and tokens of critic-guided and plain voting at n = 1, 2, 4, ...
+
+    Each row also gives plain voting at the same total tokens: on the most
+    samples whose actor tokens fit in what the critic-guided vote spent
+    (actor and critic); ``same_tokens_capped`` says the evaluation had too few
+    samples to spend all of it.
+    """
+    rows = []
+    lineages = {pid: Lineage(samples) for pid, samples in by_problem.items()}
+    total = len(lineages) or 1
+    plain = {k: _plain_vote(lineages, k) for k in range(1, n + 1)}
+    for k in prefix_sizes(n):
+        critic_ok = critic = 0
+        for lineage in lineages.values():
+            roots = lineage.roots[:k]
+            chosen = select_answer(lineage, k)
+            critic_ok += bool(chosen and chosen.correct)
+            voices = {lineage.voice[s.id].id: lineage.voice[s.id] for s in roots}
+            for voice in voices.values():
+                c = lineage.critique(voice)
+                critic += c.prompt_tokens + c.completion_tokens if c is not None else 0
+        plain_ok, actor = plain[k]
+        budget = actor + critic
+        fits = [j for j in plain if plain[j][1] <= budget] or [k]
+        same = max(fits)
+        rows.append(
+            {
+                "n": k,
+                "critic_vote_accuracy": round(critic_ok / total, 4),
+                "majority_vote_accuracy": round(plain_ok / total, 4),
+                "actor_tokens": actor,
+                "critic_tokens": critic,
+                "same_tokens_n": same,
+                "same_tokens_majority_accuracy": round(plain[same][0] / total, 4),
+                "same_tokens_capped": same == n and plain[n][1] < budget,
+            }
+        )
+    samples = [s for group in by_problem.values() for s in group]
+    return {"mode": "select", "by_n": rows, **_critique_stats(samples), "tokens": _tokens(samples)}
+
+
+def refine_metrics(by_problem: dict[str, list[Sample]], cfg: CriticSettings) -> dict[str, Any]:
+    """Accuracy and tokens after 0, 1, ... critique-and-revise rounds."""
+    rows = []
+    lineages = {pid: Lineage(samples) for pid, samples in by_problem.items()}
+    before = {pid: refine_answer(lin, 0) for pid, lin in lineages.items()}
+    for depth in range(cfg.refine_rounds + 1):
+        ok = fixed = broken = 0
+        spent: list[Sample] = []
+        for pid, lineage in lineages.items():
+            chosen = refine_answer(lineage, depth)
+            ok += bool(chosen and chosen.correct)
+            first = before[pid]
+            if first is not None and chosen is not None:
+                fixed += (not first.correct) and chosen.correct
+                broken += first.correct and not chosen.correct
+            for root in lineage.roots:
+                spent += lineage.chain_samples(root, depth)
+        tokens = _tokens(spent)
+        rows.append(
+            {
+                "rounds": depth,
+                "accuracy": round(ok / (len(lineages) or 1), 4),
+                "fixed": fixed,
+                "broken": broken,
+                "actor_tokens": tokens.get("actor", 0),
+                "critic_tokens": tokens.get("critic", 0),
+            }
+        )
+    samples = [s for group in by_problem.values() for s in group]
+    return {
+        "mode": "refine",
+        "by_rounds": rows,
+        **_critique_stats(samples),
+        "tokens": _tokens(samples),
+    }

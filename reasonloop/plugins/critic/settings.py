@@ -1,0 +1,110 @@
+"""The recipe's ``plugins.settings.critic``: every knob of the critic plugin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from reasonloop.core.context import TrajectoryForm
+from reasonloop.plugins.critic.critique import (
+    CRITIQUE_FIELDS,
+    DEFAULT_CRITIQUE_TEMPLATE,
+    DEFAULT_REFINE_TEMPLATE,
+    REFINE_FIELDS,
+)
+
+if TYPE_CHECKING:
+    from reasonloop.core.context import RunContext
+
+__all__ = ["NAME", "CriticSettings", "critic_settings"]
+
+NAME = "critic"
+SETTINGS_KEY = f"plugins.settings.{NAME}"
+
+
+class CriticSettings(BaseModel):
+    """What the critic plugin does at training and at test time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # -- training time: critique-in-the-loop ----------------------------------
+    #: Wrong plain samples critiqued per training problem (distinct texts,
+    #: in sampling order); bounds the critic's cost. 0 turns critiques off.
+    critiques_per_problem: int = Field(default=2, ge=0)
+    #: Refinements the actor writes per critique (m).
+    refinements: int = Field(default=2, ge=1)
+    #: Training examples from a revision: ``plain`` (question -> revision),
+    #: ``chain`` (question, wrong answer, critique -> revision, no loss on the
+    #: wrong answer) or ``both``.
+    trajectories: TrajectoryForm = "plain"
+    #: A refinement that works with fewer numbers than this share of the
+    #: leanest reference solution (the wrong attempt, the gold rationale) is a
+    #: shortcut and not kept (see reasonloop.verifiers.shortcut).
+    shortcut_ratio: float = Field(default=0.5, ge=0, le=1)
+    #: Refine after a critique that could not be parsed (its raw text is shown).
+    refine_unparsable: bool = False
+    #: Extra plain samples per hard training problem (no correct plain
+    #: sample), drawn in the critique round: the plain-resampling baseline
+    #: the report compares critiques with. Never training data. 0: off.
+    baseline_samples: int = Field(default=0, ge=0)
+
+    # -- test time -------------------------------------------------------------
+    #: ``refine``: critique, then revise, up to ``refine_rounds`` times;
+    #: ``select``: critique each of ``eval.n`` answers and vote over the
+    #: accepted ones; ``off``: no critic in evaluation.
+    test_time: Literal["refine", "select", "off"] = "refine"
+    #: The most critique-then-revise rounds per answer (R).
+    refine_rounds: int = Field(default=2, ge=1)
+    #: Stop refining an answer once the critic accepts it.
+    stop_when_accepted: bool = True
+
+    # -- the critic's prompt and sampling --------------------------------------
+    #: The critic's user message; ``{question}`` and ``{steps}`` (the
+    #: numbered steps) are replaced.
+    critique_template: str = DEFAULT_CRITIQUE_TEMPLATE
+    #: The actor's follow-up message after its answer; ``{critique}`` is replaced.
+    refine_template: str = DEFAULT_REFINE_TEMPLATE
+    #: Text the critic's answer starts with, so it starts in the format.
+    critique_prefill: str | None = "Step 1:"
+    #: Token limit and temperature of critiques; ``None``: the critic role's
+    #: defaults in training, ``eval.max_tokens`` / ``eval.temperature`` in evaluation.
+    critique_max_tokens: int | None = Field(default=None, ge=1)
+    critique_temperature: float | None = Field(default=None, ge=0)
+
+    # -- Monte-Carlo step labels (critic training data) -------------------------
+    #: Rollouts continued from each step prefix of a labelled solution (k);
+    #: 0 turns step labelling off.
+    rollouts: int = Field(default=0, ge=0)
+    #: Wrong plain samples per training problem whose steps are labelled.
+    rollout_samples: int = Field(default=1, ge=1)
+    #: Solutions with more steps than this are not labelled (cost grows with steps).
+    rollout_max_steps: int = Field(default=8, ge=2)
+    #: A step is labelled wrong when at most this share of its rollouts reach
+    #: the reference answer (0: none of them).
+    rollout_threshold: float = Field(default=0.0, ge=0, lt=1)
+
+    @field_validator("critique_template")
+    @classmethod
+    def _critique_fields(cls, value: str) -> str:
+        return _require(value, CRITIQUE_FIELDS)
+
+    @field_validator("refine_template")
+    @classmethod
+    def _refine_fields(cls, value: str) -> str:
+        return _require(value, REFINE_FIELDS)
+
+
+def _require(template: str, fields: tuple[str, ...]) -> str:
+    missing = [f for f in fields if f not in template]
+    if missing:
+        raise ValueError(f"the template must contain {', '.join(missing)}")
+    return template
+
+
+def critic_settings(run: RunContext) -> CriticSettings | None:
+    """The run's validated critic settings; ``None`` when the plugin is off."""
+    raw = run.plugin_settings(NAME)
+    if raw is None:
+        return None
+    return CriticSettings.model_validate(raw)

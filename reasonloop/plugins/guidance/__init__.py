@@ -1,0 +1,351 @@
+"""Socratic-guided self-improvement (GSI): hints for the problems the model keeps failing.
+
+Plain self-improvement keeps sampling the problems the model already solves
+and loses the hard ones (tail narrowing). After the plain round 0, a training
+problem with fewer than t correct samples is *deficient*; every later round
+gives each deficient problem one guided sample, for up to G attempts, until it
+has t. Strategies, one or several in turn:
+
+- ``answer``: the reference final answer as a hint;
+- ``rationale``: the reference solution as a worked example to learn from;
+- ``state_reset``: the start of the reference solution pre-filled as the start
+  of the answer (k lines, k growing over attempts, or a share of its words;
+  never the last line nor the step that reaches the answer), which the model
+  continues;
+- ``interactive``: a ``teacher`` role names the wrong step of the latest wrong
+  answer (one round), then the actor revises (the next round);
+- ``brute_force``: the baseline, plain resampling of deficient problems, so
+  that guidance is compared with it at equal tokens.
+
+Training examples are the plain question and the guided solution (for state
+reset: prefix plus continuation); hints, references and feedback are left
+out, and a correct guided solution that only copies the hint is dropped
+(:func:`reasonloop.verifiers.shortcut.shortcut_reason`). The plugin is on
+when the recipe has ``plugins.settings.guidance``; it acts in training only.
+Everything it decides follows from the samples, so resume is exact.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from reasonloop import hookimpl
+from reasonloop.core.records import Sample, TrainingExample
+from reasonloop.plugins.guidance.requests import (
+    hint_messages,
+    reference_solution,
+    revise_messages,
+    state_reset_prefix,
+    teacher_messages,
+)
+from reasonloop.plugins.guidance.settings import (
+    NAME,
+    GuidanceSettings,
+    Step,
+    check_rounds,
+    parse_settings,
+    schedule,
+)
+from reasonloop.plugins.selfimprove import clean_solution
+from reasonloop.verifiers.shortcut import shortcut_reason
+
+if TYPE_CHECKING:
+    from reasonloop.core.context import IterationContext, RoundContext, RunContext
+    from reasonloop.core.recipe import Recipe
+    from reasonloop.core.records import Problem, Request
+
+__all__ = [
+    "NAME",
+    "PURPOSES",
+    "correct_count",
+    "settings_of",
+    "shortcut_of",
+    "solution_text",
+    "strategy_of",
+]
+
+#: The accounting purpose of each strategy's samples (the teacher's: ``feedback``).
+PURPOSES = {
+    "answer": "guided-answer",
+    "rationale": "guided-rationale",
+    "state_reset": "state-reset",
+    "interactive": "interactive",
+    "brute_force": "resample",
+}
+#: The lineage label (``sample.request.how``) of each strategy's answers.
+HOW = {**PURPOSES, "brute_force": "plain"}
+FEEDBACK = "feedback"
+
+
+def settings_of(run: RunContext) -> GuidanceSettings | None:
+    """The recipe's guidance settings, validated; ``None`` when the plugin is off."""
+    return parse_settings(run.plugin_settings(NAME))
+
+
+def strategy_of(sample: Sample) -> str:
+    """The strategy that produced a sample: a guidance strategy, ``plain`` or a plugin name."""
+    r = sample.request
+    if r.plugin == NAME:
+        return str(r.meta.get("strategy", "?"))
+    return "plain" if r.plugin == "selfimprove" else r.plugin
+
+
+def solution_text(sample: Sample, problem: Problem, recipe: Recipe) -> str:
+    """What a correct answer teaches: its text, cleaned as ``selection.clean`` says."""
+    text = sample.text
+    ref = problem.reference
+    if recipe.selection.clean and problem.domain == "math" and ref and ref.answer:
+        return clean_solution(text, ref.answer)
+    return text.strip()
+
+
+def shortcut_of(
+    sample: Sample, problem: Problem, settings: GuidanceSettings, recipe: Recipe
+) -> str | None:
+    """Why a guided sample only copies its hint, or ``None`` (brute force never does)."""
+    if not settings.filter_shortcuts or strategy_of(sample) == "brute_force":
+        return None
+    return shortcut_reason(
+        solution_text(sample, problem, recipe),
+        problem=problem.prompt,
+        references=[reference_solution(problem)],
+        ratio=settings.shortcut_ratio,
+    )
+
+
+def _is_answer(s: Sample) -> bool:
+    return s.request.answers_problem and s.role == "actor"
+
+
+def correct_count(
+    problem: Problem, samples: list[Sample], settings: GuidanceSettings, recipe: Recipe
+) -> int:
+    """Correct answers that count towards t: guided shortcuts do not."""
+    return sum(
+        1
+        for s in samples
+        if _is_answer(s)
+        and s.correct
+        and not (s.request.plugin == NAME and shortcut_of(s, problem, settings, recipe))
+    )
+
+
+# -- hooks -----------------------------------------------------------------------
+
+
+@hookimpl
+def reasonloop_run_start(run: RunContext) -> None:
+    settings = settings_of(run)
+    if settings is None:
+        return
+    check_rounds(settings, run.recipe)
+    if "interactive" in settings.strategies:
+        run.default_role("teacher")
+
+
+@hookimpl
+def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
+    if ctx.mode != "train" or ctx.round == 0:
+        return None
+    settings = settings_of(ctx.run)
+    if settings is None:
+        return None
+    steps = schedule(settings)
+    if ctx.round > len(steps):
+        return None
+    step = steps[ctx.round - 1]
+    if step.phase == "revise":
+        return _revisions(ctx, settings, step)
+    return _guided(ctx, settings, step)
+
+
+def _guided(ctx: RoundContext, settings: GuidanceSettings, step: Step) -> list[Request]:
+    t = settings.threshold_for(ctx.recipe.sampling.n)
+    counts = {
+        p.id: correct_count(p, ctx.samples_for(p.id), settings, ctx.recipe)
+        for p in ctx.problems
+        if p.reference is not None and p.reference.answer
+    }
+    deficient = [p for p in ctx.problems if p.id in counts and counts[p.id] < t]
+    # Fewest correct first, so a token budget serves the hardest problems.
+    deficient.sort(key=lambda p: counts[p.id])
+    requests = [r for p in deficient if (r := _ask(ctx, settings, step, p)) is not None]
+    return _within_budget(ctx, settings, requests)
+
+
+def _ask(ctx: RoundContext, settings: GuidanceSettings, step: Step, p: Problem) -> Request | None:
+    strategy = step.strategy
+    meta: dict[str, Any] = {"strategy": strategy, "attempt": step.attempt}
+    common: dict[str, Any] = {"plugin": NAME, "key": f"{strategy}-{step.attempt}", "meta": meta}
+    if strategy == "interactive":
+        answers = [s for s in ctx.samples_for(p.id) if _is_answer(s)]
+        wrong = [s for s in answers if not s.correct] or answers
+        if not wrong:
+            return None
+        limit = settings.teacher_max_tokens
+        params = {} if limit is None else {"max_tokens": limit}
+        return ctx.request(
+            p,
+            teacher_messages(ctx.run, p, wrong[-1].text, settings.templates),
+            role="teacher",
+            purpose=FEEDBACK,
+            how=HOW[strategy],
+            parent=wrong[-1],
+            answers_problem=False,
+            **common,
+            **params,
+        )
+    prefill = None
+    if strategy == "state_reset":
+        index = len({s.request.id for s in ctx.samples_for(p.id) if strategy_of(s) == strategy})
+        prefill = state_reset_prefix(p, index, settings)
+        if prefill is None:
+            return None
+        meta["prefix_chars"] = len(prefill)
+    return ctx.request(
+        p,
+        hint_messages(ctx.run, p, strategy, settings.templates),
+        purpose=PURPOSES[strategy],
+        how=HOW[strategy],
+        prefill=prefill,
+        n=settings.samples_per_attempt,
+        **common,
+    )
+
+
+def _revisions(ctx: RoundContext, settings: GuidanceSettings, step: Step) -> list[Request]:
+    problems = {p.id: p for p in ctx.problems}
+    requests = []
+    for fb in ctx.new_samples:
+        if fb.request.plugin != NAME or fb.request.purpose != FEEDBACK:
+            continue
+        p = problems[fb.problem_id]
+        wrong = next(s for s in ctx.samples_for(p.id) if s.id == fb.request.parent_sample_id)
+        requests.append(
+            ctx.request(
+                p,
+                revise_messages(ctx.run, p, wrong.text, fb.text, settings.templates),
+                plugin=NAME,
+                purpose=PURPOSES["interactive"],
+                how=HOW["interactive"],
+                parent=fb,
+                key=f"interactive-{step.attempt}",
+                n=settings.samples_per_attempt,
+                meta={"strategy": "interactive", "attempt": step.attempt},
+            )
+        )
+    return requests
+
+
+def _within_budget(
+    ctx: RoundContext, settings: GuidanceSettings, requests: list[Request]
+) -> list[Request]:
+    """The first requests whose estimated cost fits in what is left of the token budget.
+
+    A request's prompt tokens are estimated from its characters at the
+    tokens-per-character rate of the stage's requests so far (the chat
+    template's overhead makes this err on the high side for long prompts),
+    its completion tokens as the mean of its role's samples so far. A
+    teacher request also reserves the actor's revision that follows it.
+    """
+    if settings.token_budget is None or not requests:
+        return requests
+    spent = sum(
+        s.prompt_tokens + s.completion_tokens for s in ctx.samples if s.request.plugin == NAME
+    )
+    left = settings.token_budget - spent
+    first = {s.request.id: s for s in ctx.samples}.values()
+    chars = sum(_chars(s.request) for s in first)
+    rate = sum(s.prompt_tokens for s in first) / chars if chars else 0.25
+    completion: dict[str, list[int]] = {}
+    for s in ctx.samples:
+        completion.setdefault(s.role, []).append(s.completion_tokens)
+    actor = completion.get("actor") or [0]
+
+    def mean(role: str) -> float:
+        values = completion.get(role) or actor
+        return sum(values) / len(values)
+
+    kept = []
+    for r in requests:
+        cost = r.sampling.n * (rate * _chars(r) + mean(r.role))
+        if r.role == "teacher":
+            cost += settings.samples_per_attempt * (rate * _chars(r) + mean("actor"))
+        if cost > left:
+            break
+        kept.append(r)
+        left -= cost
+    return kept
+
+
+def _chars(r: Request) -> int:
+    return sum(len(m.content) for m in r.messages) + len(r.prefill or "")
+
+
+@hookimpl
+def reasonloop_training_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> list[TrainingExample] | None:
+    settings = settings_of(ctx.run)
+    if settings is None:
+        return None
+    examples = []
+    for s in samples:
+        if s.request.plugin != NAME or not _is_answer(s) or not s.correct:
+            continue
+        if shortcut_of(s, problem, settings, ctx.recipe):
+            continue
+        strategy = strategy_of(s)
+        text = solution_text(s, problem, ctx.recipe)
+        metadata = {
+            "difficulty": problem.difficulty,
+            "source": problem.source,
+            "strategy": strategy,
+            "attempt": s.request.meta.get("attempt"),
+        }
+        # Only interactive guidance has a wrong attempt and feedback to learn from.
+        form = settings.trajectories if strategy == "interactive" else "plain"
+        examples += ctx.run.refinement_examples(
+            problem,
+            s,
+            text,
+            trajectory=s.request.messages,
+            form=form,
+            plugin=NAME,
+            metadata={**metadata, "teacher_sample_id": s.request.parent_sample_id},
+        )
+    return examples
+
+
+@hookimpl
+def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> None:
+    settings = settings_of(ctx.run)
+    if settings is None or ctx.iteration is None:
+        return
+    from reasonloop.core.rundir import atomic_write_json
+    from reasonloop.plugins.guidance.metrics import run_metrics
+
+    rows = run_metrics(ctx.run.run_dir, settings, ctx.recipe, only=ctx.iteration)
+    if not rows:
+        return
+    row = rows[0]
+    atomic_write_json(ctx.run.run_dir.stage_dir(ctx.iteration) / "guidance.json", row)
+    hardest = row["hardest"]
+    b = row["buckets"].get(hardest, {}) if hardest is not None else {}
+    shortcuts = sum(s["shortcuts"] for s in row["strategies"])
+    ctx.run.progress.event(
+        f"iteration {ctx.iteration}: guidance coverage {row['coverage']:.0%} "
+        f"(plain samples only {row['plain_coverage']:.0%}); difficulty {hardest}: "
+        f"{b.get('coverage', 0):.0%} (plain {b.get('plain_coverage', 0):.0%}); "
+        f"{shortcuts} guided shortcuts filtered"
+    )
+
+
+@hookimpl
+def reasonloop_report_sections(run: RunContext) -> list[str] | None:
+    settings = settings_of(run)
+    if settings is None:
+        return None
+    from reasonloop.plugins.guidance.report import report_sections
+
+    return report_sections(run, settings)

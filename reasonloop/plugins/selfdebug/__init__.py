@@ -1,0 +1,312 @@
+"""Self-debugging for code: the model tests its own programs and revises them.
+
+Active only when the recipe has ``plugins.settings.selfdebug``. In round 0
+the model writes ``tests`` asserts for each code problem from its
+description alone. In each later round every newest program of a problem is
+run on those self-generated tests in the execution pool; a program that
+fails gets a debugging turn:
+
+- ``mode: post`` (post-execution): the feedback names the failed tests
+  (``feedback: label``) or shows input, expected and actual output or the
+  exception (``feedback: detail``);
+- ``mode: in`` (in-execution): the program runs on a failing test's input
+  under the block tracer, and the model sees only the trace (the variables
+  after each block): no expected output and no verdict; it judges each
+  block and revises.
+
+Up to ``rounds`` revisions per program. The real tests are never used for
+debugging: in evaluation they are not even visible (plugins get problems
+without their reference). At training time the revised programs that pass
+the real tests become training examples (with ``trajectories: chain``, the
+whole debugging exchange, with the loss masked on the failed attempt). Every
+request is accounted to this plugin (purposes ``tests`` and ``debug``), and
+``eval.json`` and the report compare it with plain resampling at equal tokens.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reasonloop import hookimpl
+from reasonloop.core.context import TrajectoryForm
+from reasonloop.core.plugins import build_checked
+from reasonloop.core.records import Message, Sample, TrainingExample
+from reasonloop.plugins.selfdebug.prompts import (
+    call_in_test,
+    debug_in_message,
+    debug_post_message,
+    entry_point_of,
+    parse_tests,
+    write_tests_prompt,
+)
+
+if TYPE_CHECKING:
+    from reasonloop.core.context import IterationContext, RoundContext, RunContext
+    from reasonloop.core.records import Problem, Request
+    from reasonloop.execution import CodeExecutionPool, ExecutionResult, Job
+
+NAME = "selfdebug"
+_STATE = "selfdebug.state"
+
+
+class SelfDebugSettings(BaseModel):
+    """``plugins.settings.selfdebug``: every key is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``post``: feedback from running the tests; ``in``: an execution trace.
+    mode: Literal["post", "in"] = "post"
+    #: Post-execution feedback: ``label`` (which tests failed) or ``detail``
+    #: (input, expected, actual output or exception).
+    feedback: Literal["label", "detail"] = "detail"
+    #: Asserts the model writes per problem.
+    tests: int = Field(default=5, ge=1, le=50)
+    #: The most revisions of one program (needs ``max_rounds`` >= rounds + 1).
+    rounds: int = Field(default=2, ge=1, le=20)
+    #: Where it runs: at training time (``train``), at test time (``eval``).
+    stages: list[Literal["train", "eval"]] = Field(default_factory=lambda: ["train", "eval"])
+    #: Training examples from a passing revision: ``plain`` (the problem ->
+    #: the revised program), ``chain`` (the debugging exchange, the failed
+    #: attempt's loss masked, then the revision) or ``both``.
+    trajectories: TrajectoryForm = "plain"
+    tests_max_tokens: int = Field(default=256, ge=8)
+    #: Token limit of a revision; ``None``: the role's (or eval's) limit.
+    debug_max_tokens: int | None = Field(default=None, ge=8)
+    #: Seconds per program run on the self-generated tests.
+    timeout: float = Field(default=2.0, gt=0)
+    #: Blocks of a trace kept at its start and at its end.
+    trace_blocks: int = Field(default=4, ge=1)
+    #: Worker processes of the plugin's execution pool (default: one per core).
+    workers: int | None = Field(default=None, ge=1)
+
+
+class SelfDebugState:
+    """The run's settings and execution pool (registered in the run's plugin manager)."""
+
+    def __init__(self, run: RunContext, settings: SelfDebugSettings):
+        self.run = run
+        self.settings = settings
+        self._pool: CodeExecutionPool | None = None
+        self._tests: dict[str, list[str]] = {}
+
+    @property
+    def pool(self) -> CodeExecutionPool:
+        if self._pool is None:
+            from reasonloop.execution import CodeExecutionPool, ExecutionLimits
+
+            limits = ExecutionLimits(timeout=self.settings.timeout)
+            self._pool = CodeExecutionPool(self.settings.workers, limits)
+        return self._pool
+
+    def run_jobs(self, jobs: list[Job]) -> list[ExecutionResult]:
+        return self.pool.run_many(jobs) if jobs else []
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def tests_for(self, problem: Problem, samples: list[Sample]) -> list[str]:
+        """The parsed self-generated tests of ``problem`` (from its ``tests`` sample)."""
+        written = next((s for s in samples if _is_tests(s)), None)
+        entry = entry_point_of(problem.prompt, problem.metadata)
+        if written is None or entry is None:
+            return []
+        if written.id not in self._tests:
+            self._tests[written.id] = parse_tests(written.completion, entry, self.settings.tests)
+        return self._tests[written.id]
+
+
+def _is_tests(s: Sample) -> bool:
+    return s.request.plugin == NAME and s.request.purpose == "tests"
+
+
+def state(run: RunContext | None) -> SelfDebugState | None:
+    """This run's self-debugging state, or ``None`` when the plugin is not active."""
+    pm = getattr(run, "pm", None)
+    return pm.get_plugin(_STATE) if pm is not None else None
+
+
+def _settings(raw: Any) -> SelfDebugSettings:
+    def parse(value: Any) -> SelfDebugSettings:
+        return SelfDebugSettings(**(value or {}))
+
+    return build_checked(parse, f"plugins.settings.{NAME}", raw)
+
+
+@hookimpl
+def reasonloop_run_start(run: RunContext) -> None:
+    if not hasattr(run, "plugin_settings"):
+        return  # a stand-in run without a recipe
+    raw = run.plugin_settings(NAME)
+    if raw is None or state(run) is not None:
+        return
+    plugin_state = SelfDebugState(run, _settings(raw))
+    run.pm.register(plugin_state, name=_STATE)
+    run.on_close(plugin_state.close)
+
+
+@hookimpl
+def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
+    st = state(getattr(ctx, "run", None))
+    if st is None or ctx.mode not in st.settings.stages:
+        return None
+    code_problems = [p for p in ctx.problems if p.domain == "code"]
+    if ctx.round == 0:
+        return _test_requests(ctx, st, code_problems)
+    return _debug_requests(ctx, st, code_problems)
+
+
+def _params(ctx: RoundContext, max_tokens: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"n": 1}
+    if ctx.mode == "eval":
+        params["temperature"] = ctx.recipe.eval.temperature
+        max_tokens = max_tokens or ctx.recipe.eval.max_tokens
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    return params
+
+
+def _test_requests(ctx: RoundContext, st: SelfDebugState, problems: list[Problem]) -> list[Request]:
+    requests = []
+    for p in problems:
+        entry = entry_point_of(p.prompt, p.metadata)
+        if entry is None:
+            continue
+        text = write_tests_prompt(p.prompt, entry, st.settings.tests)
+        requests.append(
+            ctx.request(
+                p,
+                ctx.run.problem_messages(p, text=text),
+                plugin=NAME,
+                purpose="tests",
+                how="test-gen",
+                answers_problem=False,
+                **_params(ctx, st.settings.tests_max_tokens),
+            )
+        )
+    return requests
+
+
+def _debug_requests(
+    ctx: RoundContext, st: SelfDebugState, problems: list[Problem]
+) -> list[Request]:
+    from reasonloop.execution import Job
+    from reasonloop.verifiers.code import build_program
+
+    cfg = st.settings
+    todo: list[tuple[Problem, Sample, list[str], Job]] = []
+    for p in problems:
+        tests = st.tests_for(p, ctx.samples_for(p.id))
+        entry = entry_point_of(p.prompt, p.metadata)
+        if not tests or entry is None:
+            continue
+        for s in ctx.new_samples:
+            if s.problem_id != p.id or not s.request.answers_problem or s.role != "actor":
+                continue
+            if s.request.meta.get("debug_round", 0) >= cfg.rounds:
+                continue
+            program = build_program(s.text, p.prompt, entry)
+            todo.append((p, s, tests, Job(program, tests=tests, all_tests=True)))
+    results = st.run_jobs([job for *_, job in todo])
+    failing = [(item, res) for item, res in zip(todo, results, strict=True) if not res.correct]
+    if cfg.mode == "in":
+        messages = _trace_feedback(st, failing)
+    else:
+        messages = [
+            debug_post_message(tests, res, cfg.feedback) for (_, _, tests, _), res in failing
+        ]
+    requests = []
+    for ((p, s, tests, _), res), feedback in zip(failing, messages, strict=True):
+        depth = s.request.meta.get("debug_round", 0) + 1
+        requests.append(
+            ctx.request(
+                p,
+                [
+                    *ctx.run.problem_messages(p),
+                    Message(role="assistant", content=s.text),
+                    Message(role="user", content=feedback),
+                ],
+                plugin=NAME,
+                purpose="debug",
+                how=f"debug-{cfg.mode}",
+                parent=s,
+                meta={
+                    "debug_round": depth,
+                    "self_tests_passed": f"{len(res.passed)}/{len(tests)}",
+                    "feedback": feedback,
+                },
+                **_params(ctx, cfg.debug_max_tokens),
+            )
+        )
+    return requests
+
+
+def _trace_feedback(st: SelfDebugState, failing: list[tuple[Any, ExecutionResult]]) -> list[str]:
+    """Run each failing program on one failing test's input under the tracer."""
+    from reasonloop.execution import Job
+
+    jobs, calls = [], []
+    for (p, _, tests, job), res in failing:
+        index = res.failures[0]["test"] if res.failures else 0
+        entry = entry_point_of(p.prompt, p.metadata) or ""
+        call = call_in_test(tests[index], entry) or f"{entry}()"
+        calls.append(call)
+        options = {"keep_blocks": st.settings.trace_blocks}
+        jobs.append(Job(job.program, trace_call=call, trace_options=options))
+    traced = st.run_jobs(jobs)
+    return [debug_in_message(call, res) for call, res in zip(calls, traced, strict=True)]
+
+
+@hookimpl
+def reasonloop_training_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> list[TrainingExample] | None:
+    st = state(getattr(ctx, "run", None))
+    if st is None:
+        return None
+    from reasonloop.verifiers.code import extract_code
+
+    entry = entry_point_of(problem.prompt, problem.metadata)
+    examples = []
+    for s in samples:
+        if s.request.plugin != NAME or s.request.purpose != "debug" or not s.correct:
+            continue
+        code = extract_code(s.text, entry).strip()
+        # Plain: the clean program alone; chain: the debugging exchange as it
+        # happened (test results or traces as feedback), then the revision.
+        examples += ctx.run.refinement_examples(
+            problem,
+            s,
+            f"```python\n{code}\n```",
+            trajectory=s.request.messages,
+            form=st.settings.trajectories,
+            plugin=NAME,
+            chain_text=s.text,
+            metadata={"debug_round": s.request.meta.get("debug_round")},
+        )
+    return examples
+
+
+@hookimpl
+def reasonloop_eval_metrics(
+    problems: list[Problem], samples: list[Sample], ctx: IterationContext
+) -> dict[str, Any] | None:
+    st = state(getattr(ctx, "run", None))
+    if st is None:
+        return None
+    from reasonloop.plugins.selfdebug.report import stage_metrics
+
+    return stage_metrics(st, problems, samples, ctx)
+
+
+@hookimpl
+def reasonloop_report_sections(run: RunContext) -> list[str] | None:
+    from reasonloop.plugins.selfdebug.report import report_section
+
+    if getattr(run, "run_dir", None) is None:
+        return None
+    section = report_section(run)
+    return [section] if section else None

