@@ -1,0 +1,91 @@
+"""The loop's own bookkeeping: which problems each iteration gets, what each trains on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+RECIPE = """\
+version: 1
+name: loop
+seed: 1
+iterations: 2
+run_dir: {run_dir}
+roles:
+  actor:
+    model: {model}
+    backend_options: {{batch_size: 16}}
+    sampling: {{temperature: 0.7, max_tokens: 24}}
+prompt:
+  template: "{{prompt}}\\nEnd with 'Answer: <number>'."
+data:
+  train: [{{name: arithmetic, options: {{count: 6, seed: 5, split: train,
+           kinds: [addition], difficulties: [1]}}}}]
+  eval: []
+  problems_per_iteration: 4
+sampling: {{n: 4, chunk_size: 8}}
+trainer: {{name: none, restart_from_base: {restart}}}
+eval: {{baseline: false}}
+"""
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _run(tmp_path: Path, cli, model: str, restart: bool = False) -> Path:
+    recipe = tmp_path / "loop.yaml"
+    recipe.write_text(
+        RECIPE.format(run_dir=tmp_path / "run", model=model, restart=str(restart).lower())
+    )
+    outcome = cli("run", recipe, "--no-progress")
+    assert outcome.exit_code == 0, outcome.stderr
+    return tmp_path / "run"
+
+
+@pytest.mark.slow
+def test_problems_per_iteration_rotates_through_the_pool(tmp_path, smollm2, cli):
+    run = _run(tmp_path, cli, smollm2)
+    pool = [p["id"] for p in _jsonl(run / "problems" / "train.jsonl")]
+    assert len(pool) == 6
+
+    def asked(it: int) -> list[str]:
+        seen: list[str] = []
+        for s in _jsonl(run / f"iter-{it:03d}" / "samples.jsonl"):
+            if s["problem_id"] not in seen:
+                seen.append(s["problem_id"])
+        return seen
+
+    assert sorted(asked(0)) == sorted(pool[:4])
+    # The second iteration continues where the first stopped and wraps around.
+    assert sorted(asked(1)) == sorted(pool[4:] + pool[:2])
+    assert "reuses some" in (run / "run.log").read_text()
+
+
+@pytest.mark.slow
+def test_restart_from_base_trains_on_every_iteration_selection(tmp_path, smollm2, cli):
+    run = _run(tmp_path, cli, smollm2, restart=True)
+    selected = [_jsonl(run / f"iter-{it:03d}" / "selected.jsonl") for it in (0, 1)]
+    train = [_jsonl(run / f"iter-{it:03d}" / "train.jsonl") for it in (0, 1)]
+    assert selected[0], "the seeded run keeps some examples in iteration 0"
+    assert len(train[0]) == len(selected[0])
+    assert len(train[1]) == len(selected[0]) + len(selected[1])
+    state = json.loads((run / "state.json").read_text())
+    assert "iter-001/train" in state["completed"]
+
+
+def test_problem_ids_must_be_unique_across_sources(tmp_path, cli):
+    recipe = tmp_path / "dup.yaml"
+    recipe.write_text(
+        RECIPE.format(run_dir=tmp_path / "run", model="unused", restart="false").replace(
+            "  eval: []",
+            "  eval: [{name: arithmetic, options: {count: 2, seed: 0, split: eval}},\n"
+            "         {name: arithmetic, options: {count: 2, seed: 0, split: eval}}]",
+        )
+    )
+    outcome = cli("run", recipe, "--no-progress")
+    assert outcome.exit_code == 2
+    assert "data.eval: problem ids are not unique across sources" in outcome.stderr
+    assert "Traceback" not in outcome.stderr
