@@ -26,6 +26,7 @@ from reasonloop import hookimpl
 from reasonloop.core.plugins import Registry, build_checked
 from reasonloop.core.records import Problem, Record, Sample, TrainingExample, stable_id
 from reasonloop.core.rundir import JsonlLog, atomic_write_json, read_jsonl
+from reasonloop.core.selection import deduplicate
 from reasonloop.errors import PluginError, RecipeError
 from reasonloop.plugins.raters.builtin import (
     BUILTIN_RATERS,
@@ -35,7 +36,6 @@ from reasonloop.plugins.raters.builtin import (
 )
 from reasonloop.plugins.raters.fusion import progressive_select
 from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings, settings_of
-from reasonloop.plugins.selfimprove import deduplicate
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RunContext
