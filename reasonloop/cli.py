@@ -73,19 +73,15 @@ def _run_loop(recipe: Any, run_dir: Path, progress_bars: bool) -> None:
     out.print(f"report: {run_dir / 'report.md'}")
 
 
-def _print_summary(rows: list[dict[str, Any]]) -> None:
+def _print_summary(rows: list[Any]) -> None:
+    """The run's summary table: one :class:`~reasonloop.core.report.StageSummary` per row."""
     table = Table(title="reasonloop run")
     for col in ("iteration", "held-out accuracy", "samples drawn", "kept", "tokens", "wall time"):
         table.add_column(col, justify="right")
     for r in rows:
-        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}"
+        acc = "-" if r.accuracy is None else f"{r.accuracy:.1%}"
         table.add_row(
-            r["stage"],
-            acc,
-            str(r["drawn"]),
-            str(r["kept"]),
-            str(r["tokens"]),
-            f"{r['seconds']:.0f} s",
+            r.stage, acc, str(r.samples), str(r.kept), str(r.tokens), f"{r.seconds:.0f} s"
         )
     out.print(table)
 

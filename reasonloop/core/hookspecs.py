@@ -206,10 +206,16 @@ def reasonloop_eval_metrics(
 def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> None:
     """Observe a finished iteration.
 
-    Called after an iteration's evaluation is written, with its summary row:
-    ``iteration``, ``accuracy`` (held-out, ``None`` without an eval set),
-    ``samples`` drawn, examples ``kept``, sampling ``tokens`` and ``seconds``
-    of wall time. The return value is ignored.
+    Called after an iteration's evaluation is written (a resumed run calls it
+    again for the iterations it had finished), with ``ctx``, the iteration's
+    training context, and ``summary``, its row of the run summary: the dict
+    of a :class:`reasonloop.core.report.StageSummary`, the same row the report
+    and the CLI's table show. Keys: ``stage`` (``iter-NNN``), ``iteration``,
+    ``accuracy`` (held-out, ``None`` without an eval set), ``by`` (accuracy
+    by problem metadata), ``pass_at_k``, ``samples`` drawn, examples
+    ``kept``, ``tokens`` (sampling and evaluation), ``seconds`` of wall time
+    and ``compute`` (tokens by role, plugin and purpose). The return value
+    is ignored.
     """
 
 
