@@ -38,7 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 GUIDE = DOCS / "plugins.md"
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("reasonloop_"))
-REGISTER_HOOKS = [h for h in HOOKS if h.startswith("reasonloop_register_")]
+# The hooks that contribute named things through a ``register(name, thing)`` callback.
+REGISTER_HOOKS = [
+    h for h in HOOKS if "register" in inspect.signature(getattr(hookspecs, h)).parameters
+]
 MARK = f"{hookspecs.PROJECT}_impl"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 

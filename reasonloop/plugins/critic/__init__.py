@@ -35,6 +35,8 @@ from reasonloop.plugins.critic.selection import (
 from reasonloop.plugins.critic.settings import NAME, SETTINGS_KEY, CriticSettings, critic_settings
 
 if TYPE_CHECKING:
+    import typer
+
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request, Sample, TrainingExample
 
@@ -123,3 +125,10 @@ def reasonloop_report_sections(run: RunContext) -> list[str] | None:
 @hookimpl
 def reasonloop_register_raters(register: Any) -> None:
     register(RATER, acceptance)
+
+
+@hookimpl
+def reasonloop_register_commands(cli: typer.Typer) -> None:
+    from reasonloop.plugins.critic.commands import register
+
+    register(cli)

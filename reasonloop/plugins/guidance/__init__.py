@@ -58,6 +58,8 @@ from reasonloop.plugins.guidance.settings import (
 )
 
 if TYPE_CHECKING:
+    import typer
+
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request
 
@@ -298,3 +300,10 @@ def reasonloop_report_sections(run: RunContext) -> list[str] | None:
     from reasonloop.plugins.guidance.report import report_sections
 
     return report_sections(run, settings)
+
+
+@hookimpl
+def reasonloop_register_commands(cli: typer.Typer) -> None:
+    from reasonloop.plugins.guidance.commands import register
+
+    register(cli)
