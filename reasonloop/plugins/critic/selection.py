@@ -18,7 +18,6 @@ from reasonloop.core.records import Sample
 from reasonloop.plugins.critic.rounds import critique_of, is_critique, is_plain, is_refinement
 from reasonloop.plugins.critic.rounds import normalised as _normalised
 from reasonloop.plugins.critic.settings import CriticSettings
-from reasonloop.verifiers.math import answers_match
 
 __all__ = ["CritiqueChains", "majority", "prefix_sizes", "refine_metrics", "select_metrics"]
 
@@ -28,6 +27,9 @@ def majority(answers: list[Sample]) -> Sample | None:
 
     Answers without an extracted answer do not vote; ``None`` when none has one.
     """
+    # Imported here: the math verifier is heavy, and the plugin loads for every command.
+    from reasonloop.verifiers.math import answers_match
+
     groups: list[list[Sample]] = []
     for s in answers:
         if not s.extracted:

@@ -34,7 +34,6 @@ from reasonloop.plugins.raters.builtin import (
     RatingContext,
     plain_pass_rate,
 )
-from reasonloop.plugins.raters.fusion import progressive_select
 from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings, settings_of
 
 if TYPE_CHECKING:
@@ -121,6 +120,8 @@ def select(
         rng = random.Random(stable_id(ctx.recipe.seed, ctx.iteration, NAME))
         indices = sorted(rng.sample(range(len(pool)), k))
     else:
+        from reasonloop.plugins.raters.fusion import progressive_select  # numpy, only when rating
+
         scores = _scores(pool, ctx, cfg, samples, problems)
         indices, rounds = progressive_select(scores, k, cfg.rounds, cfg.weights)
         record["raters"] = list(scores)
