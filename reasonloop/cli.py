@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import sys
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reasonloop.errors import ExitCode, ReasonloopError, UsageError
+from reasonloop.errors import ExitCode, PluginError, ReasonloopError, UsageError
 
 try:  # typer >= 0.20 carries its own copy of click, with its own exceptions
     from typer.exceptions import TyperException as _TyperUsage
@@ -43,6 +44,12 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a recipe key: dotted.key=value (repeatable)."),
 ]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Log events without bars.")]
+
+
+def _run_recipe(run_dir: Path) -> Any:
+    from reasonloop.core.recipe import load_run_recipe
+
+    return load_run_recipe(run_dir)
 
 
 def _recipe(path: Path, overrides: list[str] | None) -> Any:
@@ -73,19 +80,15 @@ def _run_loop(recipe: Any, run_dir: Path, progress_bars: bool) -> None:
     out.print(f"report: {run_dir / 'report.md'}")
 
 
-def _print_summary(rows: list[dict[str, Any]]) -> None:
+def _print_summary(rows: list[Any]) -> None:
+    """The run's summary table: one :class:`~reasonloop.core.report.StageSummary` per row."""
     table = Table(title="reasonloop run")
     for col in ("iteration", "held-out accuracy", "samples drawn", "kept", "tokens", "wall time"):
         table.add_column(col, justify="right")
     for r in rows:
-        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}"
+        acc = "-" if r.accuracy is None else f"{r.accuracy:.1%}"
         table.add_row(
-            r["stage"],
-            acc,
-            str(r["drawn"]),
-            str(r["kept"]),
-            str(r["tokens"]),
-            f"{r['seconds']:.0f} s",
+            r.stage, acc, str(r.samples), str(r.kept), str(r.tokens), f"{r.seconds:.0f} s"
         )
     out.print(table)
 
@@ -122,19 +125,6 @@ def resume(
 ) -> None:
     """Continue an interrupted run without losing or repeating work."""
     _run_loop(_run_recipe(run_dir), run_dir, not no_progress)
-
-
-def _run_recipe(run_dir: Path) -> Any:
-    """The resolved recipe a run directory was started with."""
-    from reasonloop.core.recipe import recipe_from_dict
-
-    path = run_dir / "recipe.yaml"
-    if not path.exists():
-        raise UsageError(f"{run_dir}: not a run directory (no recipe.yaml)")
-    data = yaml.safe_load(path.read_text())
-    if isinstance(data, dict):
-        data.pop("_plugins", None)
-    return recipe_from_dict(data, str(path))
 
 
 @app.command()
@@ -293,37 +283,6 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     out.print(f"report: {run_dir / 'report.md'}")
 
 
-@app.command("critic-data")
-def critic_data(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory of a critic recipe.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The JSON-lines file to write.")],
-    format_: Annotated[
-        str, typer.Option("--format", help="stepwise (TRL stepwise supervision) or critique.")
-    ] = "stepwise",
-    threshold: Annotated[
-        float | None,
-        typer.Option(help="A step is wrong when at most this share of its rollouts succeed."),
-    ] = None,
-    correct: Annotated[
-        bool, typer.Option(help="Also export correct plain samples, every step correct.")
-    ] = True,
-) -> None:
-    """Export step-labelled solutions (Monte-Carlo rollouts) to train a critic."""
-    from reasonloop.plugins.critic.data import export_critic_data
-    from reasonloop.plugins.critic.settings import NAME, CriticSettings
-
-    if format_ not in ("stepwise", "critique"):
-        raise UsageError(f"--format {format_!r}: expected stepwise or critique")
-    recipe = _run_recipe(run_dir)
-    cfg = CriticSettings.model_validate(recipe.plugins.settings.get(NAME) or {})
-    counts = export_critic_data(run_dir, output, format_, threshold, correct, cfg)  # type: ignore[arg-type]
-    out.print(
-        f"wrote {counts['rows']} rows to {output}: {counts['rolled_out']} rolled-out solutions, "
-        f"{counts['correct']} correct ones; {counts['wrong_steps']} of {counts['steps']} "
-        "steps labelled wrong"
-    )
-
-
 @app.command()
 def convert(
     model: Annotated[str, typer.Argument(help="A .gguf file, pkg:PACKAGE/FILE or checkpoint.")],
@@ -434,9 +393,60 @@ def env() -> None:
     print("\n".join(lines))
 
 
+def _command_names(cli: typer.Typer) -> list[str]:
+    names = [
+        c.name or typer.main.get_command_name(c.callback.__name__)
+        for c in cli.registered_commands
+        if c.callback is not None or c.name
+    ]
+    return names + [g.name or g.typer_instance.info.name for g in cli.registered_groups]
+
+
+def add_plugin_commands(cli: typer.Typer, pm: Any = None) -> dict[str, str]:
+    """Let every plugin add its commands to ``cli``; return the plugin of each new command.
+
+    The plugin manager is built without a recipe: the environment's
+    ``REASONLOOP_DISABLE_PLUGINS`` blocks a plugin's commands, a recipe's
+    ``plugins.disable`` cannot. A command name already taken is a
+    :class:`PluginError` that names the plugin. ``pm`` (default: the
+    installed plugins) is for embedding applications and tests.
+    """
+    from reasonloop.core.plugins import make_plugin_manager
+
+    pm = pm or make_plugin_manager()
+    hook = "reasonloop_register_commands"
+    owners: dict[str, str] = {}
+    plugins = [p for _, p in pm.list_name_plugin() if p is not None]
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None or hook not in {c.name for c in pm.get_hookcallers(plugin) or []}:
+            continue
+        before = Counter(_command_names(cli))
+        caller = pm.subset_hook_caller(hook, remove_plugins=[p for p in plugins if p is not plugin])
+        caller(cli=cli)
+        for command, count in (Counter(_command_names(cli)) - before).items():
+            if before[command] or count > 1:
+                first = owners.get(command, "reasonloop")
+                raise PluginError(
+                    f"plugin {name!r} adds the command {command!r}, which {first!r} already has"
+                )
+            owners[command] = name
+    return owners
+
+
+#: The plugin that added each plugin command, or the error that stopped plugins loading.
+PLUGIN_COMMANDS: dict[str, str] = {}
+_PLUGIN_ERROR: ReasonloopError | None = None
+try:
+    PLUGIN_COMMANDS = add_plugin_commands(app)
+except ReasonloopError as exc:  # reported by main(), so that it prints without a traceback
+    _PLUGIN_ERROR = exc
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; errors print without a traceback."""
     try:
+        if _PLUGIN_ERROR is not None:
+            raise _PLUGIN_ERROR
         result = app(args=argv, standalone_mode=False, prog_name="reasonloop")
     except _EXIT as exc:
         return exc.exit_code

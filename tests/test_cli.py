@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+import typer
+
+from reasonloop import hookimpl
+from reasonloop.core.plugins import make_plugin_manager
+from reasonloop.errors import ExitCode, PluginError
 
 GOOD = """\
 version: 1
@@ -169,3 +175,69 @@ def test_command_line_mistakes_exit_2_without_a_traceback(args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- commands from plugins (reasonloop_register_commands) ------------------------
+
+
+class Greeter:
+    """A plugin object that adds one command."""
+
+    __name__ = "greeter"
+
+    def __init__(self, command: str = "greet"):
+        self.command = command
+
+    @hookimpl
+    def reasonloop_register_commands(self, cli):
+        @cli.command(self.command)
+        def greet(name: str = "world") -> None:
+            """Say hello."""
+            typer.echo(f"hello {name}")
+
+
+def test_built_in_plugins_add_their_commands():
+    from reasonloop.cli import PLUGIN_COMMANDS, app
+
+    assert PLUGIN_COMMANDS == {"critic-data": "critic", "guidance-compare": "guidance"}
+    assert {"critic-data", "guidance-compare"} <= set(typer.main.get_command(app).commands)
+
+
+def test_a_plugin_command_runs_and_its_owner_is_known(capsys):
+    from reasonloop.cli import add_plugin_commands
+
+    cli = typer.Typer()
+    cli.command("ping")(lambda: typer.echo("pong"))
+    owners = add_plugin_commands(cli, make_plugin_manager(extra_plugins=[Greeter()]))
+    assert owners == {"critic-data": "critic", "guidance-compare": "guidance", "greet": "greeter"}
+    typer.main.get_command(cli).main(["greet", "--name", "loop"], standalone_mode=False)
+    assert capsys.readouterr().out == "hello loop\n"
+
+
+@pytest.mark.parametrize(("taken", "first"), [("critic-data", "critic"), ("ping", "reasonloop")])
+def test_a_command_name_taken_twice_names_the_plugin(taken, first):
+    from reasonloop.cli import add_plugin_commands
+
+    cli = typer.Typer()
+    cli.command("ping")(lambda: None)
+    with pytest.raises(PluginError, match=f"'greeter' adds the command '{taken}'.*'{first}'"):
+        add_plugin_commands(cli, make_plugin_manager(extra_plugins=[Greeter(taken)]))
+
+
+def test_blocking_a_plugin_in_the_environment_removes_its_command():
+    env = {**os.environ, "REASONLOOP_DISABLE_PLUGINS": "critic"}
+    run = [sys.executable, "-m", "reasonloop"]
+    gone = subprocess.run([*run, "critic-data", "--help"], capture_output=True, text=True, env=env)
+    assert gone.returncode == 2 and "No such command 'critic-data'" in gone.stderr
+    kept = subprocess.run([*run, "guidance-compare", "--help"], capture_output=True, text=True)
+    assert kept.returncode == 0 and "--output" in kept.stdout
+
+
+def test_plugins_that_fail_to_load_stop_every_command_with_a_clear_error(cli, monkeypatch):
+    import reasonloop.cli
+
+    error = PluginError("plugin 'x' failed to import: boom; block it with ...")
+    monkeypatch.setattr(reasonloop.cli, "_PLUGIN_ERROR", error)
+    outcome = cli("--help")
+    assert outcome.exit_code == ExitCode.PLUGIN_ERROR
+    assert "plugin 'x' failed to import" in outcome.stderr and "Traceback" not in outcome.stderr

@@ -30,6 +30,7 @@ from reasonloop.core.plugins import Registry, make_plugin_manager
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Sample
+from reasonloop.core.report import summary_rows
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.errors import ExitCode
 
@@ -37,7 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 GUIDE = DOCS / "plugins.md"
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("reasonloop_"))
-REGISTER_HOOKS = [h for h in HOOKS if h.startswith("reasonloop_register_")]
+# The hooks that contribute named things through a ``register(name, thing)`` callback.
+REGISTER_HOOKS = [
+    h for h in HOOKS if "register" in inspect.signature(getattr(hookspecs, h)).parameters
+]
 MARK = f"{hookspecs.PROJECT}_impl"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
@@ -146,6 +150,9 @@ def test_guide_plugins_run_a_loop(tmp_path):
     assert [m["any_correct"] for m in metrics["plugins"].values()] == [pytest.approx(1 / 8)]
     summaries = json.loads((tmp_path / "summaries.json").read_text())
     assert [row["iteration"] for row in summaries] == [0, 1]
+    # The hook saw the rows the report shows.
+    report_rows = [r for r in summary_rows(run.run_dir) if r.iteration is not None]
+    assert summaries == [r.model_dump(mode="json") for r in report_rows]
     report = (tmp_path / "report.md").read_text()
     assert "## Samples by lineage" in report and "refined-after-critique" in report
 

@@ -180,8 +180,8 @@ class Attribution:
             "disabled": list(subset.disabled),
             "key": subset.key,
             "mode": self.mode,
-            "tokens": sum(r["tokens"] for r in rows),
-            "seconds": round(sum(r["seconds"] for r in rows), 1),
+            "tokens": sum(r.tokens for r in rows),
+            "seconds": round(sum(r.seconds for r in rows), 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         atomic_write_json(run_dir / RESULT, result)

@@ -7,9 +7,10 @@ from typing import Any
 
 from reasonloop.core.accounting import compute_ledger, total_tokens
 from reasonloop.core.context import IterationContext
+from reasonloop.core.lineage import attempt_chains
 from reasonloop.core.records import Problem, Sample
 
-__all__ = ["BREAKDOWNS", "attempt_chains", "evaluate_stage", "pass_at_k", "pass_at_k_metrics"]
+__all__ = ["BREAKDOWNS", "evaluate_stage", "pass_at_k", "pass_at_k_metrics"]
 
 #: The k of pass@k reported, where a problem has at least k attempts.
 KS = (1, 2, 5, 10, 20, 50, 100)
@@ -83,36 +84,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     for i in range(n - c + 1, n + 1):
         result *= 1.0 - k / i
     return 1.0 - result
-
-
-def attempt_chains(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
-    """(first attempt, final attempt) per independent attempt at one problem.
-
-    A first attempt is an answer sample without an answer sample as parent;
-    its final attempt is its deepest descendant (a refined or debugged
-    program), or itself. Plain sampling gives chains of one sample.
-    """
-    answers = [s for s in samples if s.request.answers_problem]
-    ids = {s.id for s in answers}
-    children: dict[str, list[Sample]] = defaultdict(list)
-    roots = []
-    for s in answers:
-        parent = s.request.parent_sample_id
-        if parent in ids:
-            children[parent].append(s)
-        else:
-            roots.append(s)
-    chains = []
-    for root in roots:
-        final, todo = root, [root]
-        while todo:
-            node = todo.pop()
-            for child in children.get(node.id, []):
-                if child.request.round >= final.request.round:
-                    final = child
-                todo.append(child)
-        chains.append((root, final))
-    return chains
 
 
 def pass_at_k_metrics(

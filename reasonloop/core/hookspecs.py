@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request, Sample, TrainingExample
 
@@ -95,6 +97,22 @@ def reasonloop_register_raters(register: Callable[[str, Callable[..., Any]], Non
     score per example, higher meaning better, on any scale, or ``None`` where
     the rater has nothing to say. A name registered twice is an error that
     names both plugins. The return value is ignored.
+    """
+
+
+@hookspec
+def reasonloop_register_commands(cli: typer.Typer) -> None:
+    """Add subcommands to the ``reasonloop`` command.
+
+    Called once when the command-line app is built, before any argument is
+    parsed or recipe read, so a recipe's ``plugins.disable`` does not apply:
+    ``REASONLOOP_DISABLE_PLUGINS`` removes a plugin's commands.
+    ``cli`` is the :class:`typer.Typer` app; decorate functions with
+    ``@cli.command()`` (or add a group with ``cli.add_typer``). A command
+    name that is already taken is an error that names the plugin. Raise
+    :class:`reasonloop.errors.UsageError` (or another ``ReasonloopError``)
+    for bad input: the CLI prints it without a traceback and exits with its
+    code. The return value is ignored.
     """
 
 
@@ -206,10 +224,16 @@ def reasonloop_eval_metrics(
 def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> None:
     """Observe a finished iteration.
 
-    Called after an iteration's evaluation is written, with its summary row:
-    ``iteration``, ``accuracy`` (held-out, ``None`` without an eval set),
-    ``samples`` drawn, examples ``kept``, sampling ``tokens`` and ``seconds``
-    of wall time. The return value is ignored.
+    Called after an iteration's evaluation is written (a resumed run calls it
+    again for the iterations it had finished), with ``ctx``, the iteration's
+    training context, and ``summary``, its row of the run summary: the dict
+    of a :class:`reasonloop.core.report.StageSummary`, the same row the report
+    and the CLI's table show. Keys: ``stage`` (``iter-NNN``), ``iteration``,
+    ``accuracy`` (held-out, ``None`` without an eval set), ``by`` (accuracy
+    by problem metadata), ``pass_at_k``, ``samples`` drawn, examples
+    ``kept``, ``tokens`` (sampling and evaluation), ``seconds`` of wall time
+    and ``compute`` (tokens by role, plugin and purpose). The return value
+    is ignored.
     """
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import pluggy
 import yaml
 
-from reasonloop.core.accounting import compute_ledger, total_tokens
 from reasonloop.core.context import IterationContext, RunContext
 from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.evaluation import evaluate_stage
@@ -24,7 +23,7 @@ from reasonloop.core.plugins import Registry, build_checked, describe_plugins, m
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import Recipe
 from reasonloop.core.records import Problem, Sample, TrainingExample
-from reasonloop.core.report import write_report
+from reasonloop.core.report import StageSummary, stage_summary, write_report
 from reasonloop.core.rundir import (
     JsonlLog,
     RunDirectory,
@@ -190,7 +189,7 @@ class Loop:
 
     # -- the run ---------------------------------------------------------------
 
-    def run_all(self) -> list[dict[str, Any]]:
+    def run_all(self) -> list[StageSummary]:
         """Run every remaining stage and write the report; return the summary rows."""
         self.run.hooks.run_start(self.run)
         self._write_resolved_recipe()
@@ -368,19 +367,5 @@ class Loop:
         self._complete(key, time.monotonic() - began)
 
     def _summary(self, it: int) -> dict[str, Any]:
-        d = self.dir.stage_dir(it)
-        samples = list(JsonlLog(d / "samples.jsonl", Sample))
-        ledger = compute_ledger(samples)
-        selected = d / "selected.jsonl"
-        kept = sum(1 for _ in selected.open()) if selected.exists() else 0
-        eval_path = d / "eval.json"
-        accuracy = json.loads(eval_path.read_text())["accuracy"] if eval_path.exists() else None
-        seconds = self.state.get("seconds", {})
-        return {
-            "iteration": it,
-            "accuracy": accuracy,
-            "samples": len(samples),
-            "kept": kept,
-            "tokens": total_tokens(ledger),
-            "seconds": round(sum(v for k, v in seconds.items() if k.startswith(d.name)), 1),
-        }
+        """The iteration's summary row, as ``reasonloop_iteration_end`` receives it."""
+        return stage_summary(self.dir, it, self.state.get("seconds", {})).model_dump(mode="json")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import SamplingParams
-from reasonloop.errors import RecipeError
+from reasonloop.errors import RecipeError, UsageError
 
 __all__ = [
     "RECIPE_VERSION",
@@ -284,3 +284,14 @@ def _describe(exc: ValidationError, source: str) -> str:
             msg = f"{msg} (got {err['input']!r})"
         lines.append(f"{source}: {key}: {msg}")
     return "\n".join(lines)
+
+
+def load_run_recipe(run_dir: Path) -> Recipe:
+    """The resolved recipe a run directory was started with (its ``recipe.yaml``)."""
+    path = Path(run_dir) / "recipe.yaml"
+    if not path.exists():
+        raise UsageError(f"{run_dir}: not a run directory (no recipe.yaml)")
+    data = yaml.safe_load(path.read_text())
+    if isinstance(data, dict):
+        data.pop("_plugins", None)  # the plugin versions the run was started with
+    return recipe_from_dict(data, str(path))

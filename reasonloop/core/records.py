@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "Completion",
     "Domain",
-    "Lineage",
     "Message",
     "Problem",
     "Reference",
@@ -118,7 +117,8 @@ class Request(Record):
     #: The plugin that asked, and why (``sample``, ``critique``, ``refine``...).
     plugin: str = "core"
     purpose: str = "sample"
-    #: How a sample answering it was produced (see :class:`Lineage`).
+    #: How a sample answering it was produced (``plain``, ``refined-after-critique``,
+    #: ``guided-answer``, ``debug-post``, ...; see :mod:`reasonloop.core.lineage`).
     how: str = "plain"
     #: The sample this request follows up on, if any.
     parent_sample_id: str | None = None
@@ -149,16 +149,6 @@ class Verdict(str, enum.Enum):
     UNPARSABLE = "unparsable"
     ERROR = "error"
     TIMEOUT = "timeout"
-
-
-class Lineage(Record):
-    """Where a sample came from."""
-
-    how: str = "plain"
-    plugin: str = "core"
-    purpose: str = "sample"
-    parent_sample_id: str | None = None
-    round: int = 0
 
 
 class Sample(Record):
@@ -192,17 +182,6 @@ class Sample(Record):
     def text(self) -> str:
         """The full answer: pre-filled prefix plus what the model wrote."""
         return (self.request.prefill or "") + self.completion
-
-    @property
-    def lineage(self) -> Lineage:
-        r = self.request
-        return Lineage(
-            how=r.how,
-            plugin=r.plugin,
-            purpose=r.purpose,
-            parent_sample_id=r.parent_sample_id,
-            round=r.round,
-        )
 
     @property
     def correct(self) -> bool:

@@ -1,10 +1,10 @@
-"""pass@k: the unbiased estimator, attempt chains, and what eval.json reports."""
+"""pass@k: the unbiased estimator, and what eval.json reports over attempt chains."""
 
 from __future__ import annotations
 
 import pytest
 
-from reasonloop.core.evaluation import attempt_chains, pass_at_k, pass_at_k_metrics
+from reasonloop.core.evaluation import pass_at_k, pass_at_k_metrics
 from reasonloop.core.records import Problem, Request, Sample, Verdict
 
 
@@ -33,18 +33,6 @@ def sample(sid: str, correct: bool, parent: str | None = None, rnd: int = 0, ans
     )
     verdict = Verdict.CORRECT if correct else Verdict.WRONG
     return Sample(id=sid, problem_id="p", request=request, completion="", verdict=verdict)
-
-
-def test_attempt_chains_follow_revisions_to_the_deepest():
-    samples = [
-        sample("a", False),
-        sample("b", True),
-        sample("tests", False, answers=False),
-        sample("a1", False, parent="a", rnd=1),
-        sample("a2", True, parent="a1", rnd=2),
-    ]
-    chains = {(r.id, f.id) for r, f in attempt_chains(samples)}
-    assert chains == {("a", "a2"), ("b", "b")}
 
 
 def test_pass_at_k_metrics_report_first_attempts_when_refined():

@@ -22,10 +22,11 @@ from reasonloop import hookimpl
 from reasonloop.core.plugins import build_checked
 from reasonloop.errors import RecipeError
 from reasonloop.plugins.critic.examples import refinement_examples
+from reasonloop.plugins.critic.rater import RATER, acceptance
 from reasonloop.plugins.critic.report import report_sections
 from reasonloop.plugins.critic.rounds import round_requests
 from reasonloop.plugins.critic.selection import (
-    Lineage,
+    CritiqueChains,
     refine_answer,
     refine_metrics,
     select_answer,
@@ -34,6 +35,8 @@ from reasonloop.plugins.critic.selection import (
 from reasonloop.plugins.critic.settings import NAME, SETTINGS_KEY, CriticSettings, critic_settings
 
 if TYPE_CHECKING:
+    import typer
+
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request, Sample, TrainingExample
 
@@ -86,7 +89,7 @@ def reasonloop_final_answer(
     cfg = critic_settings(ctx.run)
     if cfg is None or cfg.test_time == "off":
         return None
-    lineage = Lineage(samples)
+    lineage = CritiqueChains(samples)
     if not lineage.roots:
         return None
     if cfg.test_time == "select":
@@ -117,3 +120,15 @@ def reasonloop_report_sections(run: RunContext) -> list[str] | None:
     if cfg is None:
         return None
     return report_sections(run, cfg) or None
+
+
+@hookimpl
+def reasonloop_register_raters(register: Any) -> None:
+    register(RATER, acceptance)
+
+
+@hookimpl
+def reasonloop_register_commands(cli: typer.Typer) -> None:
+    from reasonloop.plugins.critic.commands import register
+
+    register(cli)

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
 
+from reasonloop.core.lineage import SampleTree
 from reasonloop.core.records import Problem, Sample
 from reasonloop.core.rundir import JsonlLog, read_jsonl, write_records
 from reasonloop.errors import UsageError
@@ -64,6 +65,10 @@ class LabelledSolution:
         }
 
 
+def _is_rollout(s: Sample) -> bool:
+    return s.request.plugin == NAME and s.request.purpose == "rollout"
+
+
 def labelled_solutions(
     problems: dict[str, Problem],
     samples: list[Sample],
@@ -71,17 +76,17 @@ def labelled_solutions(
     include_correct: bool = True,
 ) -> list[LabelledSolution]:
     """Label the steps of every rolled-out wrong sample (and of correct plain samples)."""
-    by_id = {s.id: s for s in samples}
-    rollouts: dict[str, dict[int, list[Sample]]] = defaultdict(lambda: defaultdict(list))
-    for s in samples:
-        if s.request.plugin == NAME and s.request.purpose == "rollout":
-            rollouts[s.request.parent_sample_id or ""][int(s.request.meta["step"])].append(s)
+    tree = SampleTree(samples)
+    # Each rolled-out sample, in the order its first rollout was drawn.
+    parents = {p.id: p for s in samples if _is_rollout(s) and (p := tree.parent(s))}
     out = []
-    for parent_id, by_step in rollouts.items():
-        parent = by_id.get(parent_id)
-        problem = problems.get(parent.problem_id) if parent else None
-        if parent is None or problem is None:
+    for parent in parents.values():
+        problem = problems.get(parent.problem_id)
+        if problem is None:
             continue
+        by_step: dict[int, list[Sample]] = defaultdict(list)
+        for r in tree.children(parent, _is_rollout):
+            by_step[int(r.request.meta["step"])].append(r)
         steps = split_steps(parent.text)
         if sorted(by_step) != list(range(1, len(steps))):
             continue  # an interrupted stage: not every prefix was rolled out

@@ -9,15 +9,15 @@ refinement is kept per critique: the first that passes, in sampling order.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reasonloop.core.lineage import SampleTree
 from reasonloop.core.records import Message, Problem, Sample, TrainingExample
+from reasonloop.core.selection import clean_solution
 from reasonloop.plugins.critic.critique import render
 from reasonloop.plugins.critic.rounds import critique_of, is_refinement
 from reasonloop.plugins.critic.settings import NAME, CriticSettings
-from reasonloop.plugins.selfimprove import clean_solution
 from reasonloop.verifiers.shortcut import shortcut_reason
 
 if TYPE_CHECKING:
@@ -51,18 +51,16 @@ def kept_refinements(
     tally: RefinementTally | None = None,
 ) -> list[KeptRefinement]:
     """The refinement kept for each critique of ``problem`` (training samples, with verdicts)."""
-    by_id = {s.id: s for s in samples}
-    by_critique: dict[str, list[Sample]] = defaultdict(list)
-    for s in samples:
-        if is_refinement(s) and s.request.parent_sample_id:
-            by_critique[s.request.parent_sample_id].append(s)
+    tree = SampleTree(samples)
+    # Each critique that was revised, in the order its first revision was drawn.
+    critiques = {p.id: p for s in samples if is_refinement(s) and (p := tree.parent(s))}
     rationale = problem.reference.rationale if problem.reference else None
     kept = []
-    for cid, refinements in by_critique.items():
-        critique = by_id.get(cid)
-        answer = by_id.get(critique.request.parent_sample_id or "") if critique else None
-        if critique is None or answer is None:
+    for critique in critiques.values():
+        answer = tree.parent(critique)
+        if answer is None:
             continue
+        refinements = tree.children(critique, is_refinement)
         chosen = None
         for r in sorted(refinements, key=lambda s: s.index):
             if tally is not None:

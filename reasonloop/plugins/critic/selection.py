@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from reasonloop.core.lineage import SampleTree
 from reasonloop.core.records import Sample
 from reasonloop.plugins.critic.rounds import critique_of, is_critique, is_plain, is_refinement
 from reasonloop.plugins.critic.rounds import normalised as _normalised
 from reasonloop.plugins.critic.settings import CriticSettings
-from reasonloop.verifiers.math import answers_match
 
-__all__ = ["Lineage", "majority", "prefix_sizes", "refine_metrics", "select_metrics"]
+__all__ = ["CritiqueChains", "majority", "prefix_sizes", "refine_metrics", "select_metrics"]
 
 
 def majority(answers: list[Sample]) -> Sample | None:
@@ -27,6 +27,9 @@ def majority(answers: list[Sample]) -> Sample | None:
 
     Answers without an extracted answer do not vote; ``None`` when none has one.
     """
+    # Imported here: the math verifier is heavy, and the plugin loads for every command.
+    from reasonloop.verifiers.math import answers_match
+
     groups: list[list[Sample]] = []
     for s in answers:
         if not s.extracted:
@@ -53,15 +56,11 @@ def prefix_sizes(n: int) -> list[int]:
     return [*sizes, n]
 
 
-class Lineage:
-    """One problem's evaluation samples, linked parent to child."""
+class CritiqueChains:
+    """One problem's evaluation samples as answers, their critiques and their revisions."""
 
     def __init__(self, samples: list[Sample]):
-        self.samples = samples
-        self.children: dict[str, list[Sample]] = defaultdict(list)
-        for s in samples:
-            if s.request.parent_sample_id:
-                self.children[s.request.parent_sample_id].append(s)
+        self.tree = SampleTree(samples)
         self.roots = sorted(
             (s for s in samples if is_plain(s)), key=lambda s: (s.request.round, s.index)
         )
@@ -73,7 +72,7 @@ class Lineage:
         self._accepts: dict[str, bool] = {}
 
     def critique(self, answer: Sample) -> Sample | None:
-        return next((c for c in self.children.get(answer.id, []) if is_critique(c)), None)
+        return self.tree.first_child(answer, is_critique)
 
     def accepted(self, answer: Sample) -> bool:
         c = self.critique(self.voice.get(answer.id, answer))
@@ -83,16 +82,14 @@ class Lineage:
             self._accepts[c.id] = critique_of(c).accepts
         return self._accepts[c.id]
 
+    def revision(self, answer: Sample) -> Sample | None:
+        """The first revision made with ``answer``'s critique, or ``None``."""
+        c = self.critique(answer)
+        return self.tree.first_child(c, is_refinement) if c is not None else None
+
     def chain(self, root: Sample) -> list[Sample]:
         """The answers of ``root``'s critique-and-revise chain, root first."""
-        out, cur = [root], root
-        while (c := self.critique(cur)) is not None:
-            nxt = [r for r in self.children.get(c.id, []) if is_refinement(r)]
-            if not nxt:
-                break
-            cur = nxt[0]
-            out.append(cur)
-        return out
+        return self.tree.chain(root, self.revision)
 
     def chain_samples(self, root: Sample, depth: int) -> list[Sample]:
         """Every sample (answers and critiques) of ``root``'s chain through ``depth`` revisions."""
@@ -105,13 +102,13 @@ class Lineage:
         return out
 
 
-def select_answer(lineage: Lineage, n: int | None = None) -> Sample | None:
+def select_answer(lineage: CritiqueChains, n: int | None = None) -> Sample | None:
     roots = lineage.roots[:n] if n else lineage.roots
     accepted = [s for s in roots if lineage.accepted(s)]
     return majority(accepted) or majority(roots) or (roots[0] if roots else None)
 
 
-def refine_answer(lineage: Lineage, depth: int | None = None) -> Sample | None:
+def refine_answer(lineage: CritiqueChains, depth: int | None = None) -> Sample | None:
     ends = [lineage.chain(r)[: None if depth is None else depth + 1][-1] for r in lineage.roots]
     return majority(ends) or (ends[0] if ends else None)
 
@@ -126,10 +123,10 @@ def _tokens(samples: list[Sample]) -> dict[str, int]:
 def _critique_stats(samples: list[Sample]) -> dict[str, Any]:
     crits = [s for s in samples if is_critique(s)]
     parsed = [critique_of(c) for c in crits]
-    by_id = {s.id: s for s in samples}
+    tree = SampleTree(samples)
     agree = judged = 0
     for c, p in zip(crits, parsed, strict=True):
-        answer = by_id.get(c.request.parent_sample_id or "")
+        answer = tree.parent(c)
         if p.parsed and answer is not None and answer.verdict is not None:
             judged += 1
             agree += p.accepts == answer.correct
@@ -147,7 +144,7 @@ def _rate(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def _plain_vote(lineages: dict[str, Lineage], k: int) -> tuple[int, int]:
+def _plain_vote(lineages: dict[str, CritiqueChains], k: int) -> tuple[int, int]:
     """(problems right, actor tokens) of plain majority voting on the first ``k`` samples."""
     ok = tokens = 0
     for lineage in lineages.values():
@@ -167,7 +164,7 @@ def select_metrics(by_problem: dict[str, list[Sample]], n: int) -> dict[str, Any
     samples to spend all of it.
     """
     rows = []
-    lineages = {pid: Lineage(samples) for pid, samples in by_problem.items()}
+    lineages = {pid: CritiqueChains(samples) for pid, samples in by_problem.items()}
     total = len(lineages) or 1
     plain = {k: _plain_vote(lineages, k) for k in range(1, n + 1)}
     for k in prefix_sizes(n):
@@ -203,7 +200,7 @@ def select_metrics(by_problem: dict[str, list[Sample]], n: int) -> dict[str, Any
 def refine_metrics(by_problem: dict[str, list[Sample]], cfg: CriticSettings) -> dict[str, Any]:
     """Accuracy and tokens after 0, 1, ... critique-and-revise rounds."""
     rows = []
-    lineages = {pid: Lineage(samples) for pid, samples in by_problem.items()}
+    lineages = {pid: CritiqueChains(samples) for pid, samples in by_problem.items()}
     before = {pid: refine_answer(lin, 0) for pid, lin in lineages.items()}
     for depth in range(cfg.refine_rounds + 1):
         ok = fixed = broken = 0

@@ -30,13 +30,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
+from reasonloop.core.lineage import SampleTree
 from reasonloop.core.records import Sample, TrainingExample
 from reasonloop.plugins.guidance.requests import (
     hint_messages,
-    reference_solution,
     revise_messages,
     state_reset_prefix,
     teacher_messages,
+)
+from reasonloop.plugins.guidance.samples import (
+    FEEDBACK,
+    HOW,
+    PURPOSES,
+    correct_count,
+    is_answer,
+    shortcut_of,
+    solution_text,
+    strategy_of,
 )
 from reasonloop.plugins.guidance.settings import (
     NAME,
@@ -46,12 +56,11 @@ from reasonloop.plugins.guidance.settings import (
     parse_settings,
     schedule,
 )
-from reasonloop.plugins.selfimprove import clean_solution
-from reasonloop.verifiers.shortcut import shortcut_reason
 
 if TYPE_CHECKING:
+    import typer
+
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
-    from reasonloop.core.recipe import Recipe
     from reasonloop.core.records import Problem, Request
 
 __all__ = [
@@ -64,70 +73,10 @@ __all__ = [
     "strategy_of",
 ]
 
-#: The accounting purpose of each strategy's samples (the teacher's: ``feedback``).
-PURPOSES = {
-    "answer": "guided-answer",
-    "rationale": "guided-rationale",
-    "state_reset": "state-reset",
-    "interactive": "interactive",
-    "brute_force": "resample",
-}
-#: The lineage label (``sample.request.how``) of each strategy's answers.
-HOW = {**PURPOSES, "brute_force": "plain"}
-FEEDBACK = "feedback"
-
 
 def settings_of(run: RunContext) -> GuidanceSettings | None:
     """The recipe's guidance settings, validated; ``None`` when the plugin is off."""
     return parse_settings(run.plugin_settings(NAME))
-
-
-def strategy_of(sample: Sample) -> str:
-    """The strategy that produced a sample: a guidance strategy, ``plain`` or a plugin name."""
-    r = sample.request
-    if r.plugin == NAME:
-        return str(r.meta.get("strategy", "?"))
-    return "plain" if r.plugin == "selfimprove" else r.plugin
-
-
-def solution_text(sample: Sample, problem: Problem, recipe: Recipe) -> str:
-    """What a correct answer teaches: its text, cleaned as ``selection.clean`` says."""
-    text = sample.text
-    ref = problem.reference
-    if recipe.selection.clean and problem.domain == "math" and ref and ref.answer:
-        return clean_solution(text, ref.answer)
-    return text.strip()
-
-
-def shortcut_of(
-    sample: Sample, problem: Problem, settings: GuidanceSettings, recipe: Recipe
-) -> str | None:
-    """Why a guided sample only copies its hint, or ``None`` (brute force never does)."""
-    if not settings.filter_shortcuts or strategy_of(sample) == "brute_force":
-        return None
-    return shortcut_reason(
-        solution_text(sample, problem, recipe),
-        problem=problem.prompt,
-        references=[reference_solution(problem)],
-        ratio=settings.shortcut_ratio,
-    )
-
-
-def _is_answer(s: Sample) -> bool:
-    return s.request.answers_problem and s.role == "actor"
-
-
-def correct_count(
-    problem: Problem, samples: list[Sample], settings: GuidanceSettings, recipe: Recipe
-) -> int:
-    """Correct answers that count towards t: guided shortcuts do not."""
-    return sum(
-        1
-        for s in samples
-        if _is_answer(s)
-        and s.correct
-        and not (s.request.plugin == NAME and shortcut_of(s, problem, settings, recipe))
-    )
 
 
 # -- hooks -----------------------------------------------------------------------
@@ -178,7 +127,7 @@ def _ask(ctx: RoundContext, settings: GuidanceSettings, step: Step, p: Problem) 
     meta: dict[str, Any] = {"strategy": strategy, "attempt": step.attempt}
     common: dict[str, Any] = {"plugin": NAME, "key": f"{strategy}-{step.attempt}", "meta": meta}
     if strategy == "interactive":
-        answers = [s for s in ctx.samples_for(p.id) if _is_answer(s)]
+        answers = [s for s in ctx.samples_for(p.id) if is_answer(s)]
         wrong = [s for s in answers if not s.correct] or answers
         if not wrong:
             return None
@@ -220,7 +169,9 @@ def _revisions(ctx: RoundContext, settings: GuidanceSettings, step: Step) -> lis
         if fb.request.plugin != NAME or fb.request.purpose != FEEDBACK:
             continue
         p = problems[fb.problem_id]
-        wrong = next(s for s in ctx.samples_for(p.id) if s.id == fb.request.parent_sample_id)
+        wrong = SampleTree(ctx.samples_for(p.id)).parent(fb)
+        if wrong is None:
+            continue
         requests.append(
             ctx.request(
                 p,
@@ -291,7 +242,7 @@ def reasonloop_training_examples(
         return None
     examples = []
     for s in samples:
-        if s.request.plugin != NAME or not _is_answer(s) or not s.correct:
+        if s.request.plugin != NAME or not is_answer(s) or not s.correct:
             continue
         if shortcut_of(s, problem, settings, ctx.recipe):
             continue
@@ -349,3 +300,10 @@ def reasonloop_report_sections(run: RunContext) -> list[str] | None:
     from reasonloop.plugins.guidance.report import report_sections
 
     return report_sections(run, settings)
+
+
+@hookimpl
+def reasonloop_register_commands(cli: typer.Typer) -> None:
+    from reasonloop.plugins.guidance.commands import register
+
+    register(cli)

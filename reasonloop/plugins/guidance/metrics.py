@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from reasonloop.core.records import Problem, Sample, TrainingExample
 from reasonloop.core.rundir import JsonlLog, RunDirectory, read_jsonl
-from reasonloop.plugins.guidance import NAME, shortcut_of, strategy_of
+from reasonloop.plugins.guidance.samples import shortcut_of, strategy_of
+from reasonloop.plugins.guidance.settings import NAME
 
 if TYPE_CHECKING:
     from reasonloop.core.recipe import Recipe

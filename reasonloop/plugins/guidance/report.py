@@ -1,17 +1,11 @@
 """The guidance sections of ``report.md``, their plot, and side-by-side comparisons.
 
-Compare finished runs (plain, brute force, guided) with::
-
-    python -m reasonloop.plugins.guidance.report runs/plain runs/brute runs/gsi -o compare.png
-
-which plots coverage by difficulty across iterations, one line per run, and
-prints the coverage table.
+``reasonloop guidance-compare`` (:mod:`reasonloop.plugins.guidance.commands`)
+compares finished runs (plain, brute force, guided) with :func:`compare_runs`.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +17,13 @@ if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
     from reasonloop.plugins.guidance.settings import GuidanceSettings
 
-__all__ = ["compare_runs", "plot_comparison", "plot_coverage", "report_sections"]
+__all__ = [
+    "compare_runs",
+    "comparison_table",
+    "plot_comparison",
+    "plot_coverage",
+    "report_sections",
+]
 
 PLOT = "guidance_coverage.png"
 
@@ -145,29 +145,16 @@ def compare_runs(run_dirs: list[Path], out: Path) -> list[tuple[str, list[dict[s
     return runs
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m reasonloop.plugins.guidance.report",
-        description="Compare coverage by difficulty across runs (plain, brute force, guided).",
-    )
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories")
-    parser.add_argument("-o", "--out", type=Path, default=Path("guidance_compare.png"))
-    args = parser.parse_args(argv)
-    missing = [d for d in args.runs if not (d / "state.json").exists()]
-    if missing:
-        print(f"not run directories: {', '.join(map(str, missing))}", file=sys.stderr)
-        return 2
-    runs = compare_runs(args.runs, args.out)
-    print("| run | iteration | difficulty | problems | coverage | examples | tokens |")
-    print("|---|---|---|---|---|---|---|")
+def comparison_table(runs: list[tuple[str, list[dict[str, Any]]]]) -> list[str]:
+    """Markdown rows: coverage, examples and tokens per run, iteration and difficulty."""
+    lines = [
+        "| run | iteration | difficulty | problems | coverage | examples | tokens |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, rows in runs:
         for r in rows:
             for bucket, b in r["buckets"].items():
-                print(f"| {name} | {r['iteration']} | {bucket} | {b['problems']} "
-                      f"| {_pct(b['coverage'])} | {b['examples']} | {r['tokens']} |")  # fmt: skip
-    print(f"plot: {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                cells = [name, r["iteration"], bucket, b["problems"], _pct(b["coverage"])]
+                cells += [b["examples"], r["tokens"]]
+                lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return lines

@@ -26,6 +26,7 @@ from reasonloop import hookimpl
 from reasonloop.core.plugins import Registry, build_checked
 from reasonloop.core.records import Problem, Record, Sample, TrainingExample, stable_id
 from reasonloop.core.rundir import JsonlLog, atomic_write_json, read_jsonl
+from reasonloop.core.selection import deduplicate
 from reasonloop.errors import PluginError, RecipeError
 from reasonloop.plugins.raters.builtin import (
     BUILTIN_RATERS,
@@ -33,9 +34,7 @@ from reasonloop.plugins.raters.builtin import (
     RatingContext,
     plain_pass_rate,
 )
-from reasonloop.plugins.raters.fusion import progressive_select
 from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings, settings_of
-from reasonloop.plugins.selfimprove import deduplicate
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RunContext
@@ -121,6 +120,8 @@ def select(
         rng = random.Random(stable_id(ctx.recipe.seed, ctx.iteration, NAME))
         indices = sorted(rng.sample(range(len(pool)), k))
     else:
+        from reasonloop.plugins.raters.fusion import progressive_select  # numpy, only when rating
+
         scores = _scores(pool, ctx, cfg, samples, problems)
         indices, rounds = progressive_select(scores, k, cfg.rounds, cfg.weights)
         record["raters"] = list(scores)

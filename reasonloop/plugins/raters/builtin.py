@@ -3,13 +3,12 @@
 A rater is a function ``rate(examples, ctx) -> list[float | None]``: one
 score per example, higher meaning better, on the rater's own scale (the
 selection aligns scales), ``None`` where it has nothing to say. The built-in
-raters:
+raters (the critic plugin adds ``critic``, the share of its critiques of
+the example's sample that accept it):
 
 - ``correctness``: 0 when the example's sample is not verified correct, else
   the share of the problem's answers that reached the same final answer
   (how sure the model's own vote is of it);
-- ``critic``: the share of the critic's critiques of the example's sample
-  that accept it (only when the critic plugin critiqued it);
 - ``length``: shorter trained text is better (minus its word count);
 - ``perplexity``: lower perplexity under the iteration's actor model is
   better, on the tokens the trainer learns (minus the perplexity);
@@ -108,22 +107,6 @@ def correctness(examples: list[TrainingExample], ctx: RatingContext) -> list[flo
 
 def _answer(s: Sample) -> str:
     return " ".join((s.extracted or "").split()).lower()
-
-
-def critic(examples: list[TrainingExample], ctx: RatingContext) -> list[float | None]:
-    from reasonloop.plugins.critic.rounds import critique_of, is_critique
-
-    verdicts: dict[str, list[bool]] = defaultdict(list)
-    for s in ctx.samples:
-        if is_critique(s) and s.request.parent_sample_id:
-            parsed = critique_of(s)
-            if parsed.parsed:
-                verdicts[s.request.parent_sample_id].append(parsed.accepts)
-    out: list[float | None] = []
-    for ex in examples:
-        seen = verdicts.get(ex.sample_id or "")
-        out.append(sum(seen) / len(seen) if seen else None)
-    return out
 
 
 def _trained_text(ex: TrainingExample) -> str:
@@ -233,7 +216,6 @@ def level(examples: list[TrainingExample], ctx: RatingContext) -> list[float | N
 
 BUILTIN_RATERS: dict[str, Rater] = {
     "correctness": correctness,
-    "critic": critic,
     "length": length,
     "perplexity": perplexity,
     "novelty": novelty,

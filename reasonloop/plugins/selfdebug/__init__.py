@@ -25,12 +25,9 @@ request is accounted to this plugin (purposes ``tests`` and ``debug``), and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
-from reasonloop.core.context import TrajectoryForm
 from reasonloop.core.plugins import build_checked
 from reasonloop.core.records import Message, Sample, TrainingExample
 from reasonloop.plugins.selfdebug.prompts import (
@@ -38,89 +35,18 @@ from reasonloop.plugins.selfdebug.prompts import (
     debug_in_message,
     debug_post_message,
     entry_point_of,
-    parse_tests,
     write_tests_prompt,
 )
+from reasonloop.plugins.selfdebug.state import NAME, SelfDebugSettings, SelfDebugState
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request
-    from reasonloop.execution import CodeExecutionPool, ExecutionResult, Job
+    from reasonloop.execution import ExecutionResult
 
-NAME = "selfdebug"
+__all__ = ["NAME", "SelfDebugSettings", "SelfDebugState", "state"]
+
 _STATE = "selfdebug.state"
-
-
-class SelfDebugSettings(BaseModel):
-    """``plugins.settings.selfdebug``: every key is optional."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: ``post``: feedback from running the tests; ``in``: an execution trace.
-    mode: Literal["post", "in"] = "post"
-    #: Post-execution feedback: ``label`` (which tests failed) or ``detail``
-    #: (input, expected, actual output or exception).
-    feedback: Literal["label", "detail"] = "detail"
-    #: Asserts the model writes per problem.
-    tests: int = Field(default=5, ge=1, le=50)
-    #: The most revisions of one program (needs ``max_rounds`` >= rounds + 1).
-    rounds: int = Field(default=2, ge=1, le=20)
-    #: Where it runs: at training time (``train``), at test time (``eval``).
-    stages: list[Literal["train", "eval"]] = Field(default_factory=lambda: ["train", "eval"])
-    #: Training examples from a passing revision: ``plain`` (the problem ->
-    #: the revised program), ``chain`` (the debugging exchange, the failed
-    #: attempt's loss masked, then the revision) or ``both``.
-    trajectories: TrajectoryForm = "plain"
-    tests_max_tokens: int = Field(default=256, ge=8)
-    #: Token limit of a revision; ``None``: the role's (or eval's) limit.
-    debug_max_tokens: int | None = Field(default=None, ge=8)
-    #: Seconds per program run on the self-generated tests.
-    timeout: float = Field(default=2.0, gt=0)
-    #: Blocks of a trace kept at its start and at its end.
-    trace_blocks: int = Field(default=4, ge=1)
-    #: Worker processes of the plugin's execution pool (default: one per core).
-    workers: int | None = Field(default=None, ge=1)
-
-
-class SelfDebugState:
-    """The run's settings and execution pool (registered in the run's plugin manager)."""
-
-    def __init__(self, run: RunContext, settings: SelfDebugSettings):
-        self.run = run
-        self.settings = settings
-        self._pool: CodeExecutionPool | None = None
-        self._tests: dict[str, list[str]] = {}
-
-    @property
-    def pool(self) -> CodeExecutionPool:
-        if self._pool is None:
-            from reasonloop.execution import CodeExecutionPool, ExecutionLimits
-
-            limits = ExecutionLimits(timeout=self.settings.timeout)
-            self._pool = CodeExecutionPool(self.settings.workers, limits)
-        return self._pool
-
-    def run_jobs(self, jobs: list[Job]) -> list[ExecutionResult]:
-        return self.pool.run_many(jobs) if jobs else []
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-
-    def tests_for(self, problem: Problem, samples: list[Sample]) -> list[str]:
-        """The parsed self-generated tests of ``problem`` (from its ``tests`` sample)."""
-        written = next((s for s in samples if _is_tests(s)), None)
-        entry = entry_point_of(problem.prompt, problem.metadata)
-        if written is None or entry is None:
-            return []
-        if written.id not in self._tests:
-            self._tests[written.id] = parse_tests(written.completion, entry, self.settings.tests)
-        return self._tests[written.id]
-
-
-def _is_tests(s: Sample) -> bool:
-    return s.request.plugin == NAME and s.request.purpose == "tests"
 
 
 def state(run: RunContext | None) -> SelfDebugState | None:

@@ -9,14 +9,15 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from reasonloop.core.accounting import compute_ledger
-from reasonloop.core.evaluation import attempt_chains, pass_at_k
+from reasonloop.core.evaluation import pass_at_k
+from reasonloop.core.lineage import attempt_chains
 from reasonloop.core.records import Problem, Sample
 from reasonloop.core.rundir import JsonlLog, read_jsonl
 from reasonloop.plugins.selfdebug.prompts import entry_point_of
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RunContext
-    from reasonloop.plugins.selfdebug import SelfDebugState
+    from reasonloop.plugins.selfdebug.state import SelfDebugState
 
 __all__ = ["report_section", "stage_metrics", "test_quality"]
 

@@ -551,7 +551,7 @@ def run_loop(tmp_path: Path, settings: dict, data: dict, respond: Respond = defa
     return run, calls
 
 
-def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path):
+def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path, cli):
     data = {
         "train": [{"name": "arithmetic", "options": {"count": 24, "seed": 2, "split": "train"}}],
         "eval": [{"name": "arithmetic", "options": {"count": 6, "seed": 0, "split": "eval"}}],
@@ -578,12 +578,13 @@ def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path):
     assert "## Guidance: attempts and tokens by role and strategy" in report
     assert (root / "guidance_coverage.png").stat().st_size > 0
     assert "state-reset" in report  # the core's compute table splits the strategy out
-    # The comparison tool reads any run directory.
-    from reasonloop.plugins.guidance.report import main
-
-    assert main([str(root), "-o", str(tmp_path / "cmp.png")]) == 0
-    assert (tmp_path / "cmp.png").exists()
-    assert main([str(tmp_path / "nowhere")]) == 2
+    # The comparison command reads any run directory.
+    outcome = cli("guidance-compare", root, root, "-o", tmp_path / "cmp.png")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert (tmp_path / "cmp.png").stat().st_size > 0
+    assert f"| {root.name} | 1 | 3 | " in outcome.stdout and "plot: " in outcome.stdout
+    outcome = cli("guidance-compare", root, tmp_path / "nowhere")
+    assert outcome.exit_code == 2 and "nowhere" in outcome.stderr
     from reasonloop.plugins.guidance.report import plot_comparison
 
     bars = plot_comparison([("plain", metrics), ("guided", metrics)], tmp_path / "b.png", "t")
