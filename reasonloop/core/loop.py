@@ -22,6 +22,7 @@ from reasonloop.core.evaluation import evaluate_stage
 from reasonloop.core.hooks import Hooks
 from reasonloop.core.plugins import Registry, build_checked, describe_plugins, make_plugin_manager
 from reasonloop.core.progress import RunProgress
+from reasonloop.core.protocols import TrainResult, capability
 from reasonloop.core.recipe import Recipe
 from reasonloop.core.records import Problem, Sample, TrainingExample
 from reasonloop.core.report import write_report
@@ -82,9 +83,9 @@ def _check_actor_follows_training(run: RunContext, trainer: Any) -> None:
     actor = run.recipe.roles.get("actor")
     if actor is None or not run.recipe.iterations:
         return
-    if not getattr(trainer, "changes_model", True) or getattr(trainer, "trains_adapter", False):
+    if not capability(trainer, "changes_model") or capability(trainer, "trains_adapter"):
         return
-    if getattr(run.backends.get(actor.backend), "loads_checkpoints", True):
+    if capability(run.backends.get(actor.backend), "loads_checkpoints"):
         return
     raise UsageError(
         f"roles.actor.backend: {actor.backend!r} serves only what its servers serve, and "
@@ -182,8 +183,9 @@ class Loop:
         return models
 
     def _adapters_on_base(self, role: str) -> bool:
+        # Read off what was registered: the backend for this model is not built yet.
         factory = self.run.backends.get(self.run.role_config(role).backend)
-        return bool(getattr(factory, "adapters_on_base", False))
+        return capability(factory, "adapters_on_base")
 
     def _models_after(self, iteration: int) -> dict[str, str]:
         return self._models(iteration + 1)
@@ -310,15 +312,13 @@ class Loop:
         write_records(d / "train.jsonl", (ex.to_trl() for ex in ordered or train_rows))
         return selected, ordered is not None
 
-    def _train(self, it: int, current_model: str) -> Any:
-        from reasonloop.trainers.base import TrainResult
-
+    def _train(self, it: int, current_model: str) -> TrainResult:
         d = self.dir.stage_dir(it)
         factory = self.run.trainers.get(self.recipe.trainer.name)
         trainer = factory(dict(self.recipe.trainer.options))
         # Free the generation models before training (engines that can take
         # the adapter this trainer makes stay up).
-        kept = self.backends.release_for_training(bool(getattr(trainer, "trains_adapter", False)))
+        kept = self.backends.release_for_training(capability(trainer, "trains_adapter"))
         if kept:
             self.run.progress.event(
                 f"iteration {it}: keeping {len(kept)} generation engine(s) up for the LoRA adapter"

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reasonloop.core.protocols import Trainer, TrainProgress, TrainResult
 from reasonloop.errors import UsageError
 from reasonloop.hf.models import load_causal_lm, load_tokenizer, save_checkpoint
 from reasonloop.hf.tokenize import tokenize_row
-from reasonloop.trainers.base import TrainProgress, TrainResult
 
 __all__ = ["TrlSftOptions", "TrlSftTrainer"]
 
@@ -91,13 +91,17 @@ class TrlSftOptions(BaseModel):
         return self.learning_rate or _DEFAULT_LEARNING_RATE[self.method]
 
 
-class TrlSftTrainer:
+class TrlSftTrainer(Trainer):
     """Fine-tunes a causal LM on a TRL-format JSON-lines file and saves it.
 
     ``output_dir/model`` receives a full safetensors checkpoint with its
     tokenizer (for LoRA, the merged model; the adapter goes to
     ``output_dir/adapter``), loadable with ``load_causal_lm``.
     """
+
+    changes_model = True
+    #: An ordered file is fed as it is, every epoch (``shuffle`` is ignored).
+    accepts_order = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = TrlSftOptions.model_validate(options or {})

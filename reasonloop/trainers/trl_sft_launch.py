@@ -26,8 +26,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from reasonloop.core.protocols import TrainProgress, TrainResult
 from reasonloop.errors import ReasonloopError
-from reasonloop.trainers.base import TrainProgress, TrainResult
 
 __all__ = ["launch_command", "train_in_processes"]
 
