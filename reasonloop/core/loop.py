@@ -117,14 +117,10 @@ class Loop:
     # -- bookkeeping -----------------------------------------------------------
 
     def _done(self, stage: str) -> bool:
-        return stage in self.state["completed"]
+        return self.state.done(stage)
 
-    def _complete(self, stage: str, seconds: float, **extra: Any) -> None:
-        self.state["completed"].append(stage)
-        self.state.setdefault("seconds", {})[stage] = round(
-            self.state.get("seconds", {}).get(stage, 0.0) + seconds, 3
-        )
-        self.state.update(extra)
+    def _complete(self, stage: str, seconds: float) -> None:
+        self.state.complete(stage, seconds)
         self.dir.save_state(self.state)
 
     @property
@@ -171,12 +167,12 @@ class Loop:
     def _models(self, iteration: int | None) -> dict[str, str]:
         """The model of each role in ``iteration`` before it trains (None: base)."""
         models = {role: cfg.model for role, cfg in self.recipe.roles.items()}
-        trained = self.state.get("models", {})
-        previous = [int(k) for k in trained if iteration is not None and int(k) < iteration]
+        trained = self.state.models
+        previous = [k for k in trained if iteration is not None and k < iteration]
         if previous:
-            last = str(max(previous))
+            last = max(previous)
             models["actor"] = trained[last]
-            adapter = self.state.get("adapters", {}).get(last)
+            adapter = self.state.adapters.get(last)
             if adapter and self._adapters_on_base("actor"):
                 # The engine keeps its base model; the adapter is swapped in.
                 models["actor"] = adapter
@@ -250,26 +246,21 @@ class Loop:
             kept, ordered = self._select(stage, samples)
             # The train stage must know, even after a resume, that a plugin
             # fixed the order of train.jsonl: it tells the trainer to keep it.
-            flags = [i for i in self.state.get("ordered", []) if i != it] + (
-                [it] if ordered else []
-            )
-            self._complete(f"{name}/select", time.monotonic() - began, ordered=flags)
+            flags = [i for i in self.state.ordered if i != it] + ([it] if ordered else [])
+            self.state.ordered = flags
+            self._complete(f"{name}/select", time.monotonic() - began)
             self.run.progress.event(
                 f"iteration {it}: kept {len(kept)} training examples from {len(samples)} samples"
             )
         if not self._done(f"{name}/train"):
             began = time.monotonic()
             result = self._train(it, models["actor"])
-            trained = dict(self.state.get("models", {}))
-            adapters = dict(self.state.get("adapters", {}))
             if result.model_path:
-                trained[str(it)] = result.model_path
+                self.state.models[it] = result.model_path
             if result.adapter_path:
-                adapters[str(it)] = result.adapter_path
-            self.state.setdefault("train_metrics", {})[str(it)] = result.metrics
-            self._complete(
-                f"{name}/train", time.monotonic() - began, models=trained, adapters=adapters
-            )
+                self.state.adapters[it] = result.adapter_path
+            self.state.train_metrics[it] = result.metrics
+            self._complete(f"{name}/train", time.monotonic() - began)
         if eval_set and not self._done(f"{name}/eval"):
             self._evaluate(it, eval_set, self._models_after(it))
         summary = self._summary(it)
@@ -343,7 +334,7 @@ class Loop:
                 task.advance(step - task.done)
 
             # Only said when true, so trainers written before the flag still work.
-            keep = {"ordered": True} if it in self.state.get("ordered", []) else {}
+            keep = {"ordered": True} if it in self.state.ordered else {}
             return trainer.train(d / "train.jsonl", start_from, d, on_progress, **keep)
 
     def _evaluate(
@@ -375,7 +366,7 @@ class Loop:
         kept = sum(1 for _ in selected.open()) if selected.exists() else 0
         eval_path = d / "eval.json"
         accuracy = json.loads(eval_path.read_text())["accuracy"] if eval_path.exists() else None
-        seconds = self.state.get("seconds", {})
+        seconds = self.state.seconds
         return {
             "iteration": it,
             "accuracy": accuracy,

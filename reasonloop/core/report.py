@@ -19,8 +19,7 @@ __all__ = ["summary_rows", "write_report"]
 
 def summary_rows(run_dir: RunDirectory) -> list[dict[str, Any]]:
     """One row per evaluated stage: base model first, then each iteration."""
-    state = run_dir.load_state()
-    seconds = state.get("seconds", {})
+    seconds = run_dir.load_state().seconds
     rows = []
     stages: list[int | None] = [None]
     stages += sorted(int(p.name.split("-")[1]) for p in run_dir.root.glob("iter-*") if p.is_dir())
