@@ -20,7 +20,7 @@ from reasonloop.core.records import (
     TrainingExample,
 )
 from reasonloop.core.report import write_report
-from reasonloop.core.rundir import RunDirectory, write_records
+from reasonloop.core.rundir import RunDirectory, RunState, write_records
 from reasonloop.hf.perplexity import PerplexityScorer
 
 QUESTION = "What is 12 + 7?"
@@ -152,7 +152,7 @@ def test_report_counts_examples_and_chains(tmp_path: Path) -> None:
     ]
     write_records(d / "candidates.jsonl", candidates)
     write_records(d / "selected.jsonl", [candidates[0], candidates[2], candidates[3]])
-    run_dir.save_state({"completed": []})
+    run_dir.save_state(RunState())
     write_report(run_dir=run_dir)
     report = run_dir.report_path.read_text()
     assert "## Training examples by plugin" in report

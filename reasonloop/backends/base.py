@@ -1,14 +1,20 @@
-"""The protocol every generation backend implements."""
+"""What backend authors share: prompts, sampling defaults, greedy copies, registration.
+
+The protocol itself is :class:`reasonloop.core.protocols.Backend`
+(re-exported here with its factory and progress types).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
+from reasonloop.core.protocols import Backend, BackendFactory, ProgressCallback, capability
 from reasonloop.core.records import Completion, Request, SamplingParams
 
 __all__ = [
     "Backend",
+    "BackendClass",
     "BackendFactory",
     "ProgressCallback",
     "greedy_copies",
@@ -17,37 +23,32 @@ __all__ = [
     "with_defaults",
 ]
 
-#: Called by a backend after each finished chunk with the number of
-#: completions and completion tokens it just produced.
-ProgressCallback = Callable[[int, int], None]
 
+@dataclass(frozen=True)
+class BackendClass:
+    """Registers a backend class that takes its options as keywords.
 
-@runtime_checkable
-class Backend(Protocol):
-    """Turns a batch of requests into completions.
-
-    ``generate`` receives every request of one role in one call and returns,
-    for each request in order, a list of ``request.sampling.n`` completions.
-    Sampling parameters left as ``None`` in a request take the backend's
-    defaults (the role's settings from the recipe). A request with
-    ``prefill`` continues that text as the start of the assistant's answer;
-    the completion excludes the prefill.
+    ``register("vllm", BackendClass(VLLMBackend))`` builds
+    ``VLLMBackend(model, defaults=..., **backend_options)`` and answers for
+    the class's capabilities before any backend is built (the loop reads
+    ``adapters_on_base`` and ``loads_checkpoints`` off what was registered).
+    A class whose constructor takes ``(model, options)`` needs no wrapper.
     """
 
-    def generate(
-        self,
-        requests: Sequence[Request],
-        on_progress: ProgressCallback | None = None,
-    ) -> list[list[Completion]]: ...
+    cls: type[Backend]
 
-    def close(self) -> None:
-        """Release the model (memory, GPU, processes). Safe to call twice."""
+    def __call__(self, model: str, options: dict[str, Any]) -> Backend:
+        options = dict(options)
+        defaults = options.pop("defaults", None)
+        return self.cls(model, defaults=defaults, **options)  # type: ignore[call-arg]
 
+    @property
+    def adapters_on_base(self) -> bool:
+        return capability(self.cls, "adapters_on_base")
 
-#: ``factory(model, options)`` builds a backend; ``options`` are the role's
-#: ``backend_options`` from the recipe plus its sampling defaults under
-#: ``"defaults"``.
-BackendFactory = Callable[[str, dict[str, Any]], Backend]
+    @property
+    def loads_checkpoints(self) -> bool:
+        return capability(self.cls, "loads_checkpoints")
 
 
 def with_defaults(params: SamplingParams, defaults: SamplingParams) -> SamplingParams:

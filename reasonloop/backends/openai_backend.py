@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reasonloop.backends.base import ProgressCallback, greedy_copies, prompt_text, with_defaults
+from reasonloop.core.protocols import Backend
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import BackendError
 
@@ -94,8 +95,15 @@ class _Call:
     completions: list[Completion] = field(default_factory=list)
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     """Generation through an OpenAI-compatible HTTP API."""
+
+    #: A LoRA adapter is loaded into the servers beside their base model.
+    adapters_on_base = True
+    #: A full fine-tune's checkpoint is not something a remote server can load.
+    loads_checkpoints = False
+    #: A client holds no model: nothing to keep up while training.
+    serves_adapters = False
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
         self.model = model

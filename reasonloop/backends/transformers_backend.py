@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonloop.backends.base import ProgressCallback, prompt_ids, with_defaults
+from reasonloop.core.protocols import Backend
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import UsageError
 from reasonloop.hf.decoding.attention import ATTENTION_NAME, use_decode_attention
@@ -59,7 +60,7 @@ def resolve_dtype(dtype: str) -> str:
     return dtype
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     """Generates completions with a transformers model on CPU.
 
     ``model`` is a model spec (see :func:`reasonloop.hf.models.resolve_model`)
@@ -70,6 +71,13 @@ class TransformersBackend:
     torch intra-op thread count (default: torch's choice); ``seed`` the base
     of the per-sample seeds of requests that carry none.
     """
+
+    #: An adapter is merged at load time, so the loop hands over the merged
+    #: checkpoint, which loads as fast.
+    adapters_on_base = False
+    loads_checkpoints = True
+    #: The weights change with every iteration: closed before training.
+    serves_adapters = False
 
     def __init__(
         self,

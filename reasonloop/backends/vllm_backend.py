@@ -35,6 +35,7 @@ from reasonloop.backends.base import (
     prompt_ids,
     with_defaults,
 )
+from reasonloop.core.protocols import Backend
 from reasonloop.core.records import Completion, Request, SamplingParams
 from reasonloop.errors import BackendError, UsageError
 
@@ -91,8 +92,12 @@ class _Engine:
 _ENGINES: dict[str, _Engine] = {}
 
 
-class VLLMBackend:
+class VLLMBackend(Backend):
     """Generation with an in-process vLLM engine."""
+
+    #: An adapter runs on the engine holding its base model (a LoRARequest).
+    adapters_on_base = True
+    loads_checkpoints = True
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
         from reasonloop.hf.models import resolve_model

@@ -44,7 +44,7 @@ def reasonloop_register_backends(register: Callable[[str, Callable[..., Any]], N
 
     Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, factory)`` for each backend; ``factory(model, options)``
-    returns an object that follows :class:`reasonloop.backends.base.Backend`.
+    returns an object that follows :class:`reasonloop.core.protocols.Backend`.
     ``options`` holds the role's ``backend_options`` and its sampling
     defaults under ``"defaults"``. A name registered twice is an error that
     names both plugins. The return value is ignored.
@@ -57,7 +57,7 @@ def reasonloop_register_verifiers(register: Callable[[str, Callable[..., Any]], 
 
     Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, factory)``; ``factory(options)`` returns an object that
-    follows :class:`reasonloop.verifiers.base.Verifier` (``verify`` takes a
+    follows :class:`reasonloop.core.protocols.Verifier` (``verify`` takes a
     batch of (problem, answer text) pairs). The return value is ignored.
     """
 
@@ -68,7 +68,7 @@ def reasonloop_register_trainers(register: Callable[[str, Callable[..., Any]], N
 
     Called once per run when its plugins are loaded (also by ``validate``). Call
     ``register(name, factory)``; ``factory(options)`` returns an object that
-    follows :class:`reasonloop.trainers.base.Trainer`. The return value is
+    follows :class:`reasonloop.core.protocols.Trainer`. The return value is
     ignored.
     """
 

@@ -21,6 +21,7 @@ from reasonloop.core.evaluation import evaluate_stage
 from reasonloop.core.hooks import Hooks
 from reasonloop.core.plugins import Registry, build_checked, describe_plugins, make_plugin_manager
 from reasonloop.core.progress import RunProgress
+from reasonloop.core.protocols import TrainResult, capability
 from reasonloop.core.recipe import Recipe
 from reasonloop.core.records import Problem, Sample, TrainingExample
 from reasonloop.core.report import StageSummary, stage_summary, write_report
@@ -81,9 +82,9 @@ def _check_actor_follows_training(run: RunContext, trainer: Any) -> None:
     actor = run.recipe.roles.get("actor")
     if actor is None or not run.recipe.iterations:
         return
-    if not getattr(trainer, "changes_model", True) or getattr(trainer, "trains_adapter", False):
+    if not capability(trainer, "changes_model") or capability(trainer, "trains_adapter"):
         return
-    if getattr(run.backends.get(actor.backend), "loads_checkpoints", True):
+    if capability(run.backends.get(actor.backend), "loads_checkpoints"):
         return
     raise UsageError(
         f"roles.actor.backend: {actor.backend!r} serves only what its servers serve, and "
@@ -115,14 +116,10 @@ class Loop:
     # -- bookkeeping -----------------------------------------------------------
 
     def _done(self, stage: str) -> bool:
-        return stage in self.state["completed"]
+        return self.state.done(stage)
 
-    def _complete(self, stage: str, seconds: float, **extra: Any) -> None:
-        self.state["completed"].append(stage)
-        self.state.setdefault("seconds", {})[stage] = round(
-            self.state.get("seconds", {}).get(stage, 0.0) + seconds, 3
-        )
-        self.state.update(extra)
+    def _complete(self, stage: str, seconds: float) -> None:
+        self.state.complete(stage, seconds)
         self.dir.save_state(self.state)
 
     @property
@@ -169,20 +166,21 @@ class Loop:
     def _models(self, iteration: int | None) -> dict[str, str]:
         """The model of each role in ``iteration`` before it trains (None: base)."""
         models = {role: cfg.model for role, cfg in self.recipe.roles.items()}
-        trained = self.state.get("models", {})
-        previous = [int(k) for k in trained if iteration is not None and int(k) < iteration]
+        trained = self.state.models
+        previous = [k for k in trained if iteration is not None and k < iteration]
         if previous:
-            last = str(max(previous))
+            last = max(previous)
             models["actor"] = trained[last]
-            adapter = self.state.get("adapters", {}).get(last)
+            adapter = self.state.adapters.get(last)
             if adapter and self._adapters_on_base("actor"):
                 # The engine keeps its base model; the adapter is swapped in.
                 models["actor"] = adapter
         return models
 
     def _adapters_on_base(self, role: str) -> bool:
+        # Read off what was registered: the backend for this model is not built yet.
         factory = self.run.backends.get(self.run.role_config(role).backend)
-        return bool(getattr(factory, "adapters_on_base", False))
+        return capability(factory, "adapters_on_base")
 
     def _models_after(self, iteration: int) -> dict[str, str]:
         return self._models(iteration + 1)
@@ -247,26 +245,21 @@ class Loop:
             kept, ordered = self._select(stage, samples)
             # The train stage must know, even after a resume, that a plugin
             # fixed the order of train.jsonl: it tells the trainer to keep it.
-            flags = [i for i in self.state.get("ordered", []) if i != it] + (
-                [it] if ordered else []
-            )
-            self._complete(f"{name}/select", time.monotonic() - began, ordered=flags)
+            flags = [i for i in self.state.ordered if i != it] + ([it] if ordered else [])
+            self.state.ordered = flags
+            self._complete(f"{name}/select", time.monotonic() - began)
             self.run.progress.event(
                 f"iteration {it}: kept {len(kept)} training examples from {len(samples)} samples"
             )
         if not self._done(f"{name}/train"):
             began = time.monotonic()
             result = self._train(it, models["actor"])
-            trained = dict(self.state.get("models", {}))
-            adapters = dict(self.state.get("adapters", {}))
             if result.model_path:
-                trained[str(it)] = result.model_path
+                self.state.models[it] = result.model_path
             if result.adapter_path:
-                adapters[str(it)] = result.adapter_path
-            self.state.setdefault("train_metrics", {})[str(it)] = result.metrics
-            self._complete(
-                f"{name}/train", time.monotonic() - began, models=trained, adapters=adapters
-            )
+                self.state.adapters[it] = result.adapter_path
+            self.state.train_metrics[it] = result.metrics
+            self._complete(f"{name}/train", time.monotonic() - began)
         if eval_set and not self._done(f"{name}/eval"):
             self._evaluate(it, eval_set, self._models_after(it))
         summary = self._summary(it)
@@ -309,15 +302,13 @@ class Loop:
         write_records(d / "train.jsonl", (ex.to_trl() for ex in ordered or train_rows))
         return selected, ordered is not None
 
-    def _train(self, it: int, current_model: str) -> Any:
-        from reasonloop.trainers.base import TrainResult
-
+    def _train(self, it: int, current_model: str) -> TrainResult:
         d = self.dir.stage_dir(it)
         factory = self.run.trainers.get(self.recipe.trainer.name)
         trainer = factory(dict(self.recipe.trainer.options))
         # Free the generation models before training (engines that can take
         # the adapter this trainer makes stay up).
-        kept = self.backends.release_for_training(bool(getattr(trainer, "trains_adapter", False)))
+        kept = self.backends.release_for_training(capability(trainer, "trains_adapter"))
         if kept:
             self.run.progress.event(
                 f"iteration {it}: keeping {len(kept)} generation engine(s) up for the LoRA adapter"
@@ -342,7 +333,7 @@ class Loop:
                 task.advance(step - task.done)
 
             # Only said when true, so trainers written before the flag still work.
-            keep = {"ordered": True} if it in self.state.get("ordered", []) else {}
+            keep = {"ordered": True} if it in self.state.ordered else {}
             return trainer.train(d / "train.jsonl", start_from, d, on_progress, **keep)
 
     def _evaluate(
@@ -368,4 +359,4 @@ class Loop:
 
     def _summary(self, it: int) -> dict[str, Any]:
         """The iteration's summary row, as ``reasonloop_iteration_end`` receives it."""
-        return stage_summary(self.dir, it, self.state.get("seconds", {})).model_dump(mode="json")
+        return stage_summary(self.dir, it, self.state.seconds).model_dump(mode="json")

@@ -76,7 +76,7 @@ def stage_summary(
 
 def summary_rows(run_dir: RunDirectory) -> list[StageSummary]:
     """One row per stage with samples or an evaluation: base model first, then each iteration."""
-    seconds = run_dir.load_state().get("seconds", {})
+    seconds = run_dir.load_state().seconds
     stages: list[int | None] = [None]
     stages += sorted(int(p.name.split("-")[1]) for p in run_dir.root.glob("iter-*") if p.is_dir())
     rows = [stage_summary(run_dir, it, seconds) for it in stages]

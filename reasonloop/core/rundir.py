@@ -15,11 +15,18 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reasonloop.errors import UsageError
 
-__all__ = ["JsonlLog", "RunDirectory", "atomic_write_json", "atomic_write_text", "read_jsonl"]
+__all__ = [
+    "JsonlLog",
+    "RunDirectory",
+    "RunState",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_jsonl",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -101,6 +108,39 @@ class JsonlLog(Iterable[M]):
             os.fsync(f.fileno())
 
 
+class RunState(BaseModel):
+    """``state.json``: what a run has finished, so that ``resume`` skips it.
+
+    Iterations are keys of JSON objects, so they are written as strings
+    (``"0"``) and read back as numbers.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Finished stages in order: ``base/eval``, ``iter-000/sample``, ...
+    completed: list[str] = Field(default_factory=list)
+    #: Seconds each stage took, summed over the attempts a resume adds.
+    seconds: dict[str, float] = Field(default_factory=dict)
+    #: The checkpoint each iteration trained (iterations whose model changed).
+    models: dict[int, str] = Field(default_factory=dict)
+    #: The LoRA adapter each iteration trained, when it trained one.
+    adapters: dict[int, str] = Field(default_factory=dict)
+    #: What the trainer measured in each iteration.
+    train_metrics: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    #: Iterations whose ``train.jsonl`` a plugin ordered: the trainer keeps
+    #: that order, also when the train stage runs after a resume.
+    ordered: list[int] = Field(default_factory=list)
+
+    def done(self, stage: str) -> bool:
+        """Whether ``stage`` finished in an earlier attempt or this one."""
+        return stage in self.completed
+
+    def complete(self, stage: str, seconds: float) -> None:
+        """Record ``stage`` as finished after ``seconds`` more of work."""
+        self.completed.append(stage)
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + seconds, 3)
+
+
 class RunDirectory:
     """Paths and state of one run (``runs/<name>``)."""
 
@@ -127,13 +167,18 @@ class RunDirectory:
         """``base/`` for the model before training, else ``iter-NNN/``."""
         return self.root / ("base" if iteration is None else f"iter-{iteration:03d}")
 
-    def load_state(self) -> dict[str, Any]:
+    def load_state(self) -> RunState:
+        """The run's state; a fresh one when nothing has run yet."""
         if not self.state_path.exists():
-            return {"completed": [], "models": {}}
+            return RunState()
         try:
-            return json.loads(self.state_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{self.state_path}: corrupt state file: {exc}") from None
+            return RunState.model_validate_json(self.state_path.read_bytes())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+            )
+            raise UsageError(f"{self.state_path}: corrupt state file: {problems}") from None
 
-    def save_state(self, state: dict[str, Any]) -> None:
-        atomic_write_json(self.state_path, state)
+    def save_state(self, state: RunState) -> None:
+        """Write ``state.json`` atomically: a crash leaves the old state or the new."""
+        atomic_write_text(self.state_path, state.model_dump_json(indent=2) + "\n")

@@ -19,6 +19,7 @@ from typing import Any
 from reasonloop.core.context import IterationContext, RoundContext
 from reasonloop.core.plugins import build_checked
 from reasonloop.core.progress import StageTask
+from reasonloop.core.protocols import capability
 from reasonloop.core.records import Request, Sample, Verdict, stable_id
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.errors import PluginError, UsageError
@@ -64,7 +65,7 @@ class BackendPool:
         """
         kept = {}
         for key, backend in self._live.items():
-            if adapter and getattr(backend, "serves_adapters", False):
+            if adapter and capability(backend, "serves_adapters"):
                 kept[key] = backend
             else:
                 backend.close()

@@ -11,13 +11,13 @@ from reasonloop.core.records import Problem
 
 if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
-    from reasonloop.verifiers.base import VerifyResult
+    from reasonloop.core.protocols import VerifyResult
 
 __all__ = ["DomainVerifiers"]
 
 
 class DomainVerifiers:
-    """A :class:`~reasonloop.verifiers.base.Verifier` that routes each item by domain.
+    """A :class:`~reasonloop.core.protocols.Verifier` that routes each item by domain.
 
     The recipe's ``verifier.domains`` names the verifier of a domain (code
     problems get ``code`` by default) and ``verifier.name`` the rest. Each

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reasonloop.hf.models import import_torch, load_causal_lm, load_tokenizer
-from reasonloop.trainers.trl_sft import tokenize_row
+from reasonloop.hf.tokenize import tokenize_row
 
 __all__ = ["PerplexityScorer", "example_perplexities"]
 

@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reasonloop import hookimpl
+from reasonloop.core.protocols import Verifier, VerifyResult
 from reasonloop.core.records import Problem, Verdict
-from reasonloop.verifiers.base import VerifyResult
 
 
-class MathAnswerVerifier:
+class MathAnswerVerifier(Verifier):
     """Compares each answer's extracted final answer with the reference answer."""
 
     def __init__(self, options: dict[str, Any]):

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reasonloop.core.protocols import Trainer, TrainProgress, TrainResult
 from reasonloop.errors import ReasonloopError, UsageError
-from reasonloop.trainers.base import TrainProgress, TrainResult
 
 __all__ = ["CommandTrainer", "CommandTrainerOptions"]
 
@@ -53,8 +53,12 @@ class CommandTrainerOptions(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
 
 
-class CommandTrainer:
+class CommandTrainer(Trainer):
     """Runs a training command as a subprocess and returns the model it wrote."""
+
+    changes_model = True
+    #: The command is told through ``REASONLOOP_DATA_ORDERED`` to keep the order.
+    accepts_order = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = CommandTrainerOptions.model_validate(options or {})

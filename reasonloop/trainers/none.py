@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reasonloop.trainers.base import TrainProgress, TrainResult
+from reasonloop.core.protocols import Trainer, TrainProgress, TrainResult
 
 __all__ = ["NoneTrainer", "NoneTrainerOptions"]
 
@@ -18,11 +18,14 @@ class NoneTrainerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NoneTrainer:
+class NoneTrainer(Trainer):
     """Leaves the model as it is, so a run produces data for training elsewhere."""
 
     #: The actor keeps its model: any backend can follow this "training".
     changes_model = False
+    trains_adapter = False
+    #: ``train.jsonl`` is left in the order the plugin gave it.
+    accepts_order = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = NoneTrainerOptions.model_validate(options or {})

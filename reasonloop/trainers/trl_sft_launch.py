@@ -5,17 +5,16 @@ or names an accelerate, DeepSpeed or FSDP config file
 (``trainer.options.accelerate_config``), the trainer runs this module under
 ``accelerate launch`` as a subprocess, so multi-GPU training uses the engines
 users already trust. Every process trains; the main one reports progress on
-stdout (``reasonloop-progress STEP TOTAL``) and writes ``result.json``.
+stdout (``reasonloop-progress STEP TOTAL``) and writes ``result.json``
+(:mod:`reasonloop.trainers.trl_sft_worker` is what each process runs).
 Without a config file the processes are started with accelerate's
 multi-GPU launcher (torchrun); on a machine without GPUs they train on the
 CPU with the gloo backend, which is how the tests run it.
 
-    python -m reasonloop.trainers.trl_sft_launch --data D --base M --output O --options JSON
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -23,13 +22,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+from reasonloop.core.protocols import TrainProgress, TrainResult
 from reasonloop.errors import ReasonloopError
-from reasonloop.trainers.base import TrainProgress, TrainResult
 
 __all__ = ["launch_command", "train_in_processes"]
 
@@ -65,7 +63,7 @@ def launch_command(
     inner = {k: v for k, v in options.items() if k not in _LAUNCH_KEYS}
     cmd += [
         "-m",
-        "reasonloop.trainers.trl_sft_launch",
+        "reasonloop.trainers.trl_sft_worker",
         "--data",
         str(data),
         "--base",
@@ -133,34 +131,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="One process of a multi-process trl-sft run.")
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--base", required=True)
-    parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--options", required=True, help="trainer options as JSON")
-    args = parser.parse_args(argv)
-
-    from reasonloop.trainers.trl_sft import TrlSftTrainer
-
-    main_process = int(os.environ.get("RANK", "0")) == 0
-    lock = threading.Lock()
-
-    def report(step: int, total: int) -> None:
-        if main_process:
-            with lock:
-                print(f"{PROGRESS} {step} {total}", flush=True)
-
-    trainer = TrlSftTrainer(json.loads(args.options))
-    result = trainer.train(args.data, args.base, args.output, on_progress=report)
-    if main_process:
-        path = args.output / "result.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(result.model_dump_json())
-        tmp.replace(path)
-
-
-if __name__ == "__main__":
-    main()

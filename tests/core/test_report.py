@@ -7,7 +7,7 @@ import json
 from reasonloop.core.accounting import compute_ledger
 from reasonloop.core.records import Message, Request, Sample, TrainingExample
 from reasonloop.core.report import StageSummary, stage_summary, summary_rows, write_report
-from reasonloop.core.rundir import RunDirectory, atomic_write_json, write_records
+from reasonloop.core.rundir import RunDirectory, RunState, atomic_write_json, write_records
 
 
 def sample(sid: str, purpose: str = "sample", tokens: int = 10) -> Sample:
@@ -40,13 +40,13 @@ def make_run(tmp_path) -> RunDirectory:
     write_stage(run_dir, 1, None, 2)  # interrupted before its evaluation
     (tmp_path / "iter-002").mkdir()  # nothing yet: no row
     seconds = {"base/eval": 1.0, "iter-000/sample": 2.0, "iter-000/eval": 0.5, "iter-001/sample": 3}
-    run_dir.save_state({"completed": [], "models": {}, "seconds": seconds})
+    run_dir.save_state(RunState(seconds=seconds))
     return run_dir
 
 
 def test_a_stage_row_adds_sampling_and_evaluation(tmp_path):
     run_dir = make_run(tmp_path)
-    row = stage_summary(run_dir, 0, run_dir.load_state()["seconds"])
+    row = stage_summary(run_dir, 0, run_dir.load_state().seconds)
     assert (row.stage, row.iteration, row.accuracy) == ("iter-000", 0, 0.5)
     assert (row.samples, row.kept, row.seconds) == (4, 2, 2.5)
     assert row.tokens == 4 * 20 + 2 * 10  # four training samples, two eval samples

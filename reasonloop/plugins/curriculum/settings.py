@@ -6,12 +6,12 @@ an error naming ``plugins.settings.curriculum.KEY``.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reasonloop.core.plugins import build_checked
+from reasonloop.core.protocols import capability
 from reasonloop.errors import RecipeError
 
 if TYPE_CHECKING:
@@ -69,9 +69,8 @@ def check_trainer(run: RunContext) -> None:
             "never shuffled) or set it to false"
         )
     built = run.trainers.get(trainer.name)(dict(trainer.options))
-    params = inspect.signature(built.train).parameters.values()
-    if not any(p.name == "ordered" or p.kind is p.VAR_KEYWORD for p in params):
+    if not capability(built, "accepts_order"):
         raise RecipeError(
             f"trainer.name: trainer {trainer.name!r} cannot be told to keep the data "
-            f"order that {KEY} sets (its train() takes no 'ordered' argument)"
+            f"order that {KEY} sets (it does not declare accepts_order = True)"
         )

@@ -575,7 +575,7 @@ def test_majority_groups_equivalent_answers_and_breaks_ties_early():
 @pytest.mark.slow
 def test_real_model_critiques_and_refines(tmp_path, smollm2, cli, write_recipe):
     from reasonloop.hf.models import load_tokenizer
-    from reasonloop.trainers.trl_sft import tokenize_row
+    from reasonloop.hf.tokenize import tokenize_row
 
     recipe = write_recipe(
         f"""\

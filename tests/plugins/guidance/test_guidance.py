@@ -589,7 +589,7 @@ def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path, cli):
 
     bars = plot_comparison([("plain", metrics), ("guided", metrics)], tmp_path / "b.png", "t")
     assert bars.stat().st_size > 0
-    assert RunDirectory(root).load_state()["completed"][-1] == "iter-001/eval"
+    assert RunDirectory(root).load_state().completed[-1] == "iter-001/eval"
 
 
 def test_svamp_problems_get_guidance(tmp_path, shared_data, monkeypatch):
