@@ -137,16 +137,21 @@ def validate(
     from reasonloop.core.progress import RunProgress
 
     r = _recipe(recipe, set_)
-    build_run_context(r, r.resolved_run_dir(), RunProgress(err, enabled=False))
+    run = build_run_context(r, r.resolved_run_dir(), RunProgress(err, enabled=False))
+    for note in run.settings.notes():
+        out.print(f"{recipe}: {note}", soft_wrap=True)
     out.print(f"{recipe}: ok ({r.iterations} iterations, roles: {', '.join(r.roles)})")
 
 
 @app.command()
 def schema() -> None:
-    """Print the recipe's JSON Schema (for editors)."""
+    """Print the recipe's JSON Schema, every installed plugin's settings included (for editors)."""
+    from reasonloop.core.plugins import make_plugin_manager
     from reasonloop.core.recipe import Recipe
+    from reasonloop.core.settings import recipe_json_schema, settings_models
 
-    print(json.dumps(Recipe.model_json_schema(), indent=2))
+    registry = settings_models(make_plugin_manager())
+    print(json.dumps(recipe_json_schema(Recipe, registry), indent=2))
 
 
 @app.command("eval")
@@ -207,8 +212,11 @@ def attribute(
     """Run every subset of some plugins; print each one's Shapley and Banzhaf value."""
     from reasonloop.attribution import Attribution
     from reasonloop.attribution.report import format_metric, subset_label
+    from reasonloop.core.plugins import make_plugin_manager
+    from reasonloop.core.settings import validate_plugin_settings
 
     r = _recipe(recipe, set_)
+    validate_plugin_settings(r, make_plugin_manager(disable=r.plugins.disable))
     mode = "eval" if eval_mode else "run"
     suffix = "-eval-attribution" if eval_mode else "-attribution"
     target = output or r.resolved_run_dir().with_name(r.resolved_run_dir().name + suffix)
@@ -278,6 +286,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     if not (run_dir / "state.json").exists():
         raise UsageError(f"{run_dir}: not a run directory (no state.json)")
     run = build_run_context(_run_recipe(run_dir), run_dir, RunProgress(err, enabled=False))
+    run.hooks.run_start(run)  # plugins register the instances that write their sections
     rows = write_report(run)
     _print_summary(rows)
     out.print(f"report: {run_dir / 'report.md'}")

@@ -186,11 +186,13 @@ def model_of(annotation: Any) -> type[BaseModel] | None:
 class Reference:
     """Walks the recipe's models and renders one table per section."""
 
-    def __init__(self, root: type[BaseModel]):
+    def __init__(self, root: type[BaseModel], plugin_settings: dict[str, type[BaseModel]]):
         self.paths: dict[type[BaseModel], list[str]] = {}
         self.order: list[type[BaseModel]] = []
         self.registered = registered_names()
         self._walk(root, "")
+        for name, model in plugin_settings.items():
+            self._walk(model, f"plugins.settings.{name}")
 
     def _walk(self, model: type[BaseModel], path: str) -> None:
         if model in self.paths:
@@ -313,17 +315,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def registered_names() -> dict[str, list[str]]:
-    """Names the built-in plugins register, ignoring installed plugins and the env."""
-    from reasonloop.core.plugins import Registry, make_plugin_manager
+def builtin_plugins() -> Any:
+    """A plugin manager with the built-in plugins only, ignoring installed plugins and the env."""
+    from reasonloop.core.plugins import make_plugin_manager
 
     saved = os.environ.pop("REASONLOOP_DISABLE_PLUGINS", None)
     try:
-        pm = make_plugin_manager(load_entrypoints=False)
+        return make_plugin_manager(load_entrypoints=False)
     finally:
         if saved is not None:
             os.environ["REASONLOOP_DISABLE_PLUGINS"] = saved
+
+
+def registered_names() -> dict[str, list[str]]:
+    """Names the built-in plugins register."""
+    from reasonloop.core.plugins import Registry
+
+    pm = builtin_plugins()
     return {kind: Registry.collect(pm, hook, kind).names() for kind, hook in REGISTERED.values()}
+
+
+def plugin_settings() -> dict[str, type[BaseModel]]:
+    """The settings models the built-in plugins declare, by name."""
+    from reasonloop.core.settings import settings_models
+
+    registry = settings_models(builtin_plugins())
+    return {name: registry.get(name) for name in registry.names()}
 
 
 # -- the page -------------------------------------------------------------------
@@ -393,13 +410,33 @@ def example_error() -> str:
     raise AssertionError("the broken example recipe validated")
 
 
+def example_plugin_error() -> str:
+    """The message for a misspelt plugin name and a misspelt key in a plugin's block."""
+    from reasonloop.core.recipe import recipe_from_dict
+    from reasonloop.core.settings import validate_plugin_settings
+    from reasonloop.errors import RecipeError
+
+    bad = {
+        "version": 1,
+        "name": "demo",
+        "roles": {"actor": {"model": "m"}},
+        "data": {},
+        "plugins": {"settings": {"guidanse": {"attempts": 4}, "critic": {"refinments": 2}}},
+    }
+    try:
+        validate_plugin_settings(recipe_from_dict(bad, "recipes/demo.yaml"), builtin_plugins())
+    except RecipeError as exc:
+        return str(exc)
+    raise AssertionError("the misspelt plugin settings validated")
+
+
 def render() -> str:
     """The whole of docs/recipes.md."""
     from reasonloop.core.recipe import Recipe
 
     example_text = EXAMPLE.read_text()
     data = yaml.safe_load(example_text)
-    reference = Reference(Recipe)
+    reference = Reference(Recipe, plugin_settings())
     page = f"""\
 # Recipe reference
 
@@ -409,7 +446,8 @@ trained on, and how the result is evaluated. `reasonloop run`, `validate` and
 `eval` take one.
 
 Every section rejects unknown keys, and a recipe that does not load names the
-file, the dotted key and what was expected:
+file, the dotted key, what was expected and, where a known key is close, the
+key that was probably meant:
 
 ```text
 {example_error()}
@@ -417,6 +455,21 @@ file, the dotted key and what was expected:
 
 `reasonloop validate RECIPE` checks a recipe, and the backend, verifier,
 trainer and dataset names it uses, without running anything.
+
+Each block under `plugins.settings` is checked against the settings its
+plugin declares (the built-in ones are in the tables below; `reasonloop
+schema` includes those of installed plugins too). A block that no plugin
+declares is an error that lists the known names, so a misspelt plugin never
+silently switches a method off:
+
+```text
+{example_plugin_error()}
+```
+
+The block of a plugin that `plugins.disable` or `REASONLOOP_DISABLE_PLUGINS`
+blocks is not checked (the plugin is not loaded to say what it accepts):
+`validate` and the run log say it is ignored. `reasonloop attribute` turns
+plugins off this way while their settings stay in the recipe.
 
 ## A full example
 

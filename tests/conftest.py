@@ -54,6 +54,63 @@ def write_recipe(tmp_path: Path):
     return write
 
 
+#: The smallest recipe a run context needs: an actor and no data.
+MINIMAL_RECIPE = {
+    "version": 1,
+    "name": "t",
+    "roles": {"actor": {"model": "m"}},
+    "data": {},
+    "trainer": {"name": "none"},
+}
+
+
+@pytest.fixture
+def run_context(tmp_path: Path):
+    """``make(recipe, ...)``: the real ``RunContext`` the loop builds for a recipe.
+
+    ``recipe`` is YAML text or a mapping (default: :data:`MINIMAL_RECIPE`
+    with ``settings`` as its ``plugins.settings``); it is written to
+    ``recipes/NAME`` in the temp dir and loaded as ``reasonloop run`` loads
+    it, with ``overrides`` as ``--set``. ``extra_plugins`` are registered after
+    the built-ins; ``start`` calls every plugin's ``reasonloop_run_start``,
+    as the loop does before its first stage.
+    """
+    import yaml
+
+    from reasonloop.core.loop import build_run_context
+    from reasonloop.core.plugins import make_plugin_manager
+    from reasonloop.core.progress import RunProgress
+    from reasonloop.core.recipe import load_recipe
+
+    def make(
+        recipe: str | dict | None = None,
+        *,
+        settings: dict | None = None,
+        extra_plugins: tuple[object, ...] | list[object] = (),
+        overrides: tuple[str, ...] = (),
+        start: bool = True,
+        run_dir: Path | None = None,
+        name: str = "recipe.yaml",
+    ):
+        if recipe is None:
+            data: str | dict = {**MINIMAL_RECIPE, "plugins": {"settings": settings or {}}}
+        else:
+            data = recipe
+        text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
+        path = tmp_path / "recipes" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        loaded = load_recipe(path, list(overrides))
+        pm = make_plugin_manager(disable=loaded.plugins.disable, extra_plugins=extra_plugins)
+        target = run_dir or tmp_path / "run"
+        run = build_run_context(loaded, target, RunProgress(enabled=False), pm=pm)
+        if start:
+            run.hooks.run_start(run)
+        return run
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -27,8 +27,18 @@ if TYPE_CHECKING:
     from reasonloop.core.progress import RunProgress
     from reasonloop.core.recipe import Recipe, RoleConfig
     from reasonloop.core.rundir import RunDirectory
+    from reasonloop.core.settings import PluginSettings
 
-__all__ = ["IterationContext", "RoundContext", "RunContext", "TrajectoryForm"]
+__all__ = ["IterationContext", "RoundContext", "RunContext", "TrajectoryForm", "owner_of"]
+
+#: The suffix of a per-run instance's plugin name (see :meth:`RunContext.register_plugin`).
+RUN_SUFFIX = ".run"
+
+
+def owner_of(plugin_name: str) -> str:
+    """The plugin a registered name belongs to: ``critic`` for its per-run ``critic.run``."""
+    return plugin_name.removesuffix(RUN_SUFFIX)
+
 
 Mode = Literal["train", "eval"]
 #: How a plugin turns a corrected attempt into training examples (its
@@ -49,10 +59,20 @@ class RunContext:
     trainers: Registry
     datasets: Registry
     progress: RunProgress
+    #: The recipe's ``plugins.settings``, validated against each plugin's model.
+    settings: PluginSettings
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reasonloop"))
     #: Roles the recipe may leave out, and the role each one copies.
     role_defaults: dict[str, str] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list, repr=False)
+    _run_plugins: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Per-run instances belong to one run: drop those an earlier run on
+        # this plugin manager left behind.
+        for name, plugin in self.pm.list_name_plugin():
+            if name.endswith(RUN_SUFFIX) and plugin is not None:
+                self.pm.unregister(plugin)
 
     def on_close(self, callback: Any) -> None:
         """Call ``callback()`` when the run's stages end (even on error).
@@ -67,9 +87,32 @@ class RunContext:
         while self._closers:
             self._closers.pop()()
 
-    def plugin_settings(self, name: str) -> dict[str, Any] | None:
-        """The recipe's settings for plugin ``name``; ``None`` when not listed."""
-        return self.recipe.plugins.settings.get(name)
+    def settings_for(self, name: str) -> Any:
+        """The validated ``plugins.settings.<name>``; ``None`` when the recipe has none.
+
+        The value is an instance of the model the plugin registered with
+        :func:`~reasonloop.core.hookspecs.reasonloop_register_settings`.
+        """
+        return self.settings.values.get(name)
+
+    def register_plugin(self, plugin: object, owner: str) -> None:
+        """Register ``plugin`` as the per-run instance of plugin ``owner`` (named ``owner.run``).
+
+        A plugin calls this in :func:`reasonloop_run_start` with one object
+        that holds its validated settings and implements the per-run hooks.
+        An instance left by an earlier run on the same plugin manager is
+        replaced. Instances are kept in the order their owners were
+        registered in, so their hooks are called in the order the owners'
+        own hooks would be (which orders requests and training examples).
+        """
+        self._run_plugins[owner] = plugin
+        for name in self._run_plugins:
+            old = self.pm.get_plugin(name + RUN_SUFFIX)
+            if old is not None:
+                self.pm.unregister(old)
+        order = {name: i for i, (name, _) in enumerate(self.pm.list_name_plugin())}
+        for name in sorted(self._run_plugins, key=lambda n: order.get(n, len(order))):
+            self.pm.register(self._run_plugins[name], name=name + RUN_SUFFIX)
 
     def default_role(self, role: str, like: str = "actor") -> None:
         """Let the recipe leave ``role`` out: it then uses ``like``'s configuration.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.core.context import owner_of
 from reasonloop.errors import PluginError
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class Hooks:
         for impl in impls:
             result = impl.function(problems=problems, samples=samples, ctx=ctx)
             if result:
-                merged[impl.plugin_name] = result
+                merged[owner_of(impl.plugin_name)] = result
         return merged
 
     def iteration_end(self, ctx: IterationContext, summary: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import typer
+    from pydantic import BaseModel
 
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request, Sample, TrainingExample
@@ -116,6 +117,24 @@ def reasonloop_register_commands(cli: typer.Typer) -> None:
     """
 
 
+@hookspec
+def reasonloop_register_settings(register: Callable[[str, type[BaseModel]], None]) -> None:
+    """Declare the settings a plugin reads from the recipe's ``plugins.settings``.
+
+    Called once per run when its plugins are loaded (also by ``validate``
+    and ``schema``). Call ``register(name, model)`` with a pydantic model
+    class (``extra="forbid"``, so a misspelt key is an error); the recipe's
+    ``plugins.settings.<name>`` is then validated against it once, before
+    any work, and a block that no plugin declares, an unknown key or a bad
+    value stops the command with an error naming the file and the dotted
+    key. The validated model is ``run.settings_for(name)`` (``None`` when
+    the recipe has no block), and ``reasonloop schema`` includes it. A
+    plugin that is only switched on registers
+    :class:`reasonloop.core.settings.NoSettings`. A name registered twice is
+    an error that names both plugins. The return value is ignored.
+    """
+
+
 # -- The run --------------------------------------------------------------------
 
 
@@ -125,9 +144,11 @@ def reasonloop_run_start(run: RunContext) -> None:
 
     Called once after the recipe is loaded and the run directory exists,
     before any stage. ``run`` gives the recipe, the run directory, this
-    plugin's settings (``run.plugin_settings(name)``) and the plugin
-    manager; a plugin that keeps state for the run registers an instance
-    here (``run.pm.register(obj)``). The return value is ignored.
+    plugin's validated settings (``run.settings_for(name)``, see
+    :func:`reasonloop_register_settings`) and the plugin manager; a plugin
+    that keeps state for the run registers one instance here
+    (``run.pm.register(obj)``) that holds its settings and implements the
+    per-run hooks. The return value is ignored.
     """
 
 

@@ -34,6 +34,7 @@ from reasonloop.core.rundir import (
     write_records,
 )
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
+from reasonloop.core.settings import validate_plugin_settings
 from reasonloop.core.verification import DomainVerifiers
 from reasonloop.errors import UsageError
 
@@ -58,7 +59,10 @@ def build_run_context(
         trainers=Registry.collect(pm, "reasonloop_register_trainers", "trainer"),
         datasets=Registry.collect(pm, "reasonloop_register_datasets", "dataset"),
         progress=progress,
+        settings=validate_plugin_settings(recipe, pm),
     )
+    for note in run.settings.notes():
+        progress.event(note)
     for role, cfg in recipe.roles.items():
         _known(run.backends, cfg.backend, f"roles.{role}.backend")
     _known(run.verifiers, recipe.verifier.name, "verifier.name")
@@ -71,7 +75,10 @@ def build_run_context(
     # Trainers only validate their options when built, which is cheap: do it
     # now so a misspelt option fails before hours of sampling, not after.
     trainer = build_checked(
-        run.trainers.get(recipe.trainer.name), "trainer.options", dict(recipe.trainer.options)
+        run.trainers.get(recipe.trainer.name),
+        "trainer.options",
+        dict(recipe.trainer.options),
+        source=recipe.source,
     )
     _check_actor_follows_training(run, trainer)
     return run

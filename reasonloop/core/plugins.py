@@ -22,6 +22,7 @@ import pluggy
 from pydantic import ValidationError
 
 from reasonloop.core import hookspecs
+from reasonloop.core.validation import describe_validation_error
 from reasonloop.errors import PluginError, RecipeError, UsageError
 
 __all__ = [
@@ -185,16 +186,18 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     return rows
 
 
-def build_checked(factory: Callable[..., Any], key: str, *args: Any) -> Any:
-    """Call a plugin factory; turn its option errors into a RecipeError on ``key``."""
+def build_checked(
+    factory: Callable[..., Any], key: str, *args: Any, source: str | None = None
+) -> Any:
+    """Call a plugin factory; turn its option errors into a RecipeError on ``key``.
+
+    ``source`` is the recipe file the options come from, named first in the
+    message like every other recipe error.
+    """
     try:
         return factory(*args)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{key}.{'.'.join(str(p) for p in e['loc'])}: "
-            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors()
-        )
-        raise RecipeError(problems) from None
+        raise RecipeError(describe_validation_error(exc, source, key)) from None
     except TypeError as exc:
-        raise RecipeError(f"{key}: {exc}") from None
+        where = f"{source}: " if source else ""
+        raise RecipeError(f"{where}{key}: {exc}") from None

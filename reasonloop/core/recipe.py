@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.records import SamplingParams
+from reasonloop.core.validation import describe_validation_error
 from reasonloop.errors import RecipeError, UsageError
 
 __all__ = [
@@ -163,8 +164,9 @@ class PluginsConfig(Section):
 
     #: Plugin names not to load at all (like ``pytest -p no:NAME``).
     disable: list[str] = Field(default_factory=list)
-    #: Settings per plugin name; a method plugin (critic, guidance...) is
-    #: active only when it has an entry here.
+    #: Settings per plugin name, each checked against the model its plugin
+    #: declares; a method plugin (critic, guidance...) is active only when it
+    #: has an entry here.
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -186,6 +188,12 @@ class Recipe(Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    _source: str = PrivateAttr(default="<recipe>")
+
+    @property
+    def source(self) -> str:
+        """The file the recipe was read from, as error messages name it."""
+        return self._source
 
     @model_validator(mode="after")
     def _needs_actor(self) -> Recipe:
@@ -242,9 +250,11 @@ def recipe_from_dict(data: Any, source: str = "<recipe>") -> Recipe:
     if "version" not in data:
         raise RecipeError(f"{source}: version: missing (add 'version: {RECIPE_VERSION}')")
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(_describe(exc, source)) from None
+        raise RecipeError(describe_validation_error(exc, source, model=Recipe)) from None
+    recipe._source = source
+    return recipe
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -269,21 +279,6 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if isinstance(data, dict) and overrides:
         data = apply_overrides(data, overrides, source)
     return recipe_from_dict(data, source)
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "missing (required)"
-        elif "input" in err and err["type"] not in ("value_error",):
-            msg = f"{msg} (got {err['input']!r})"
-        lines.append(f"{source}: {key}: {msg}")
-    return "\n".join(lines)
 
 
 def load_run_recipe(run_dir: Path) -> Recipe:

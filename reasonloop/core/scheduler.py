@@ -46,7 +46,11 @@ class BackendPool:
             options = {**cfg.backend_options, "defaults": cfg.sampling}
             self.run.progress.event(f"loading {cfg.backend} backend for {role}: {model}")
             self._live[key] = build_checked(
-                factory, f"roles.{role}.backend_options", model, options
+                factory,
+                f"roles.{role}.backend_options",
+                model,
+                options,
+                source=self.run.recipe.source,
             )
         return self._live[key]
 

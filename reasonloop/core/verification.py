@@ -33,7 +33,9 @@ class DomainVerifiers:
         name, options, key = self.run.recipe.verifier.for_domain(domain)
         if key not in self._built:
             factory = self.run.verifiers.get(name)
-            self._built[key] = build_checked(factory, f"{key}.options", dict(options))
+            self._built[key] = build_checked(
+                factory, f"{key}.options", dict(options), source=self.run.recipe.source
+            )
         return self._built[key]
 
     def verify(self, items: Sequence[tuple[Problem, str]]) -> list[VerifyResult]:

@@ -27,7 +27,7 @@ def hooks_with(*plugins: object) -> Hooks:
     )
 
 
-def test_reasonloop_run_start_lets_a_plugin_register_state():
+def test_reasonloop_run_start_lets_a_plugin_register_state(run_context):
     class Stateful:
         def __init__(self):
             self.seen = []
@@ -36,21 +36,17 @@ def test_reasonloop_run_start_lets_a_plugin_register_state():
         def reasonloop_iteration_end(self, ctx, summary):
             self.seen.append(summary["iteration"])
 
+    holder = Stateful()
+
     class Starter:
         @hookimpl
         def reasonloop_run_start(self, run):
-            run.pm.register(run.state_holder)
+            run.register_plugin(holder, "starter")
 
-    class Run:
-        pass
-
-    hooks = hooks_with(Starter())
-    run = Run()
-    run.pm = hooks.pm
-    run.state_holder = Stateful()
-    hooks.run_start(run)
-    hooks.iteration_end(None, {"iteration": 4})
-    assert run.state_holder.seen == [4]
+    run = run_context(extra_plugins=[Starter()])
+    assert run.pm.get_plugin("starter.run") is holder
+    run.hooks.iteration_end(None, {"iteration": 4})
+    assert holder.seen == [4]
 
 
 def test_reasonloop_training_examples_concatenate_in_registration_order():

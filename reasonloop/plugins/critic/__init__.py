@@ -19,7 +19,6 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
-from reasonloop.core.plugins import build_checked
 from reasonloop.errors import RecipeError
 from reasonloop.plugins.critic.examples import refinement_examples
 from reasonloop.plugins.critic.rater import RATER, acceptance
@@ -32,7 +31,7 @@ from reasonloop.plugins.critic.selection import (
     select_answer,
     select_metrics,
 )
-from reasonloop.plugins.critic.settings import NAME, SETTINGS_KEY, CriticSettings, critic_settings
+from reasonloop.plugins.critic.settings import NAME, SETTINGS_KEY, CriticSettings
 
 if TYPE_CHECKING:
     import typer
@@ -40,15 +39,19 @@ if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request, Sample, TrainingExample
 
-__all__ = ["NAME", "CriticSettings"]
+__all__ = ["NAME", "Critic", "CriticSettings"]
+
+
+@hookimpl
+def reasonloop_register_settings(register: Any) -> None:
+    register(NAME, CriticSettings)
 
 
 @hookimpl
 def reasonloop_run_start(run: RunContext) -> None:
-    raw = run.plugin_settings(NAME)
-    if raw is None:
+    cfg: CriticSettings | None = run.settings_for(NAME)
+    if cfg is None:
         return
-    cfg = build_checked(CriticSettings.model_validate, SETTINGS_KEY, raw)
     recipe = run.recipe
     if cfg.critiques_per_problem and recipe.sampling.max_rounds < 3:
         raise RecipeError(
@@ -62,64 +65,58 @@ def reasonloop_run_start(run: RunContext) -> None:
             f"eval.max_rounds >= {needed} (it is {recipe.eval.max_rounds})"
         )
     run.default_role("critic")
+    run.register_plugin(Critic(cfg), NAME)
 
 
-@hookimpl
-def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
-    cfg = critic_settings(ctx.run)
-    if cfg is None or ctx.round == 0:
-        return None
-    return round_requests(ctx, cfg) or None
+class Critic:
+    """The critic for one run: its settings and the hooks that act on them."""
 
+    def __init__(self, settings: CriticSettings):
+        self.settings = settings
 
-@hookimpl
-def reasonloop_training_examples(
-    problem: Problem, samples: list[Sample], ctx: IterationContext
-) -> list[TrainingExample] | None:
-    cfg = critic_settings(ctx.run)
-    if cfg is None:
-        return None
-    return refinement_examples(ctx.run, problem, samples, cfg) or None
+    @hookimpl
+    def reasonloop_round_requests(self, ctx: RoundContext) -> list[Request] | None:
+        if ctx.round == 0:
+            return None
+        return round_requests(ctx, self.settings) or None
 
+    @hookimpl
+    def reasonloop_training_examples(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[TrainingExample] | None:
+        return refinement_examples(ctx.run, problem, samples, self.settings) or None
 
-@hookimpl
-def reasonloop_final_answer(
-    problem: Problem, samples: list[Sample], ctx: IterationContext
-) -> Sample | None:
-    cfg = critic_settings(ctx.run)
-    if cfg is None or cfg.test_time == "off":
-        return None
-    lineage = CritiqueChains(samples)
-    if not lineage.roots:
-        return None
-    if cfg.test_time == "select":
-        return select_answer(lineage)
-    return refine_answer(lineage)
+    @hookimpl
+    def reasonloop_final_answer(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> Sample | None:
+        if self.settings.test_time == "off":
+            return None
+        lineage = CritiqueChains(samples)
+        if not lineage.roots:
+            return None
+        if self.settings.test_time == "select":
+            return select_answer(lineage)
+        return refine_answer(lineage)
 
+    @hookimpl
+    def reasonloop_eval_metrics(
+        self, problems: list[Problem], samples: list[Sample], ctx: IterationContext
+    ) -> dict[str, Any] | None:
+        if self.settings.test_time == "off":
+            return None
+        by_problem: dict[str, list[Sample]] = defaultdict(list)
+        for s in samples:
+            by_problem[s.problem_id].append(s)
+        for p in problems:
+            by_problem.setdefault(p.id, [])
+        if self.settings.test_time == "select":
+            return select_metrics(dict(by_problem), ctx.recipe.eval.n)
+        return refine_metrics(dict(by_problem), self.settings)
 
-@hookimpl
-def reasonloop_eval_metrics(
-    problems: list[Problem], samples: list[Sample], ctx: IterationContext
-) -> dict[str, Any] | None:
-    cfg = critic_settings(ctx.run)
-    if cfg is None or cfg.test_time == "off":
-        return None
-    by_problem: dict[str, list[Sample]] = defaultdict(list)
-    for s in samples:
-        by_problem[s.problem_id].append(s)
-    for p in problems:
-        by_problem.setdefault(p.id, [])
-    if cfg.test_time == "select":
-        return select_metrics(dict(by_problem), ctx.recipe.eval.n)
-    return refine_metrics(dict(by_problem), cfg)
-
-
-@hookimpl
-def reasonloop_report_sections(run: RunContext) -> list[str] | None:
-    cfg = critic_settings(run)
-    if cfg is None:
-        return None
-    return report_sections(run, cfg) or None
+    @hookimpl
+    def reasonloop_report_sections(self, run: RunContext) -> list[str] | None:
+        return report_sections(run, self.settings) or None
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,10 +14,7 @@ from reasonloop.plugins.critic.critique import (
     REFINE_FIELDS,
 )
 
-if TYPE_CHECKING:
-    from reasonloop.core.context import RunContext
-
-__all__ = ["NAME", "CriticSettings", "critic_settings"]
+__all__ = ["NAME", "SETTINGS_KEY", "CriticSettings"]
 
 NAME = "critic"
 SETTINGS_KEY = f"plugins.settings.{NAME}"
@@ -100,11 +97,3 @@ def _require(template: str, fields: tuple[str, ...]) -> str:
     if missing:
         raise ValueError(f"the template must contain {', '.join(missing)}")
     return template
-
-
-def critic_settings(run: RunContext) -> CriticSettings | None:
-    """The run's validated critic settings; ``None`` when the plugin is off."""
-    raw = run.plugin_settings(NAME)
-    if raw is None:
-        return None
-    return CriticSettings.model_validate(raw)

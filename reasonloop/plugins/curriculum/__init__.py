@@ -36,14 +36,21 @@ from reasonloop.plugins.curriculum.settings import (
     NAME,
     CurriculumSettings,
     check_trainer,
-    parse_settings,
 )
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RunContext
     from reasonloop.core.records import TrainingExample
 
-__all__ = ["NAME", "SCORES", "SUMMARY", "ScoreRecord", "curriculum_order", "perplexities"]
+__all__ = [
+    "NAME",
+    "SCORES",
+    "SUMMARY",
+    "Curriculum",
+    "ScoreRecord",
+    "curriculum_order",
+    "perplexities",
+]
 
 #: Per iteration: every perplexity computed, one JSON line per (model, example).
 SCORES = "curriculum.jsonl"
@@ -62,26 +69,36 @@ class ScoreRecord(BaseModel):
 
 
 @hookimpl
+def reasonloop_register_settings(register: Any) -> None:
+    register(NAME, CurriculumSettings)
+
+
+@hookimpl
 def reasonloop_run_start(run: RunContext) -> None:
-    if parse_settings(run.plugin_settings(NAME)) is not None:
-        check_trainer(run)
+    settings: CurriculumSettings | None = run.settings_for(NAME)
+    if settings is None:
+        return
+    check_trainer(run)
+    run.register_plugin(Curriculum(settings), NAME)
 
 
-@hookimpl
-def reasonloop_order_examples(
-    examples: list[TrainingExample], ctx: IterationContext
-) -> list[TrainingExample] | None:
-    settings = parse_settings(ctx.run.plugin_settings(NAME))
-    if settings is None or ctx.mode != "train" or not examples:
-        return None
-    return curriculum_order(examples, ctx, settings)
+class Curriculum:
+    """The curriculum for one run: its settings and the hooks that act on them."""
 
+    def __init__(self, settings: CurriculumSettings):
+        self.settings = settings
 
-@hookimpl
-def reasonloop_report_sections(run: RunContext) -> list[str] | None:
-    if parse_settings(run.plugin_settings(NAME)) is None:
-        return None
-    return report_sections(run) or None
+    @hookimpl
+    def reasonloop_order_examples(
+        self, examples: list[TrainingExample], ctx: IterationContext
+    ) -> list[TrainingExample] | None:
+        if ctx.mode != "train" or not examples:
+            return None
+        return curriculum_order(examples, ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_report_sections(self, run: RunContext) -> list[str] | None:
+        return report_sections(run) or None
 
 
 def perplexities(

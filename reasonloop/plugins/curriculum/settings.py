@@ -6,18 +6,17 @@ an error naming ``plugins.settings.curriculum.KEY``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reasonloop.core.plugins import build_checked
 from reasonloop.core.protocols import capability
 from reasonloop.errors import RecipeError
 
 if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
 
-__all__ = ["KEY", "NAME", "CurriculumSettings", "check_trainer", "parse_settings"]
+__all__ = ["KEY", "NAME", "CurriculumSettings", "check_trainer"]
 
 NAME = "curriculum"
 KEY = f"plugins.settings.{NAME}"
@@ -50,13 +49,6 @@ class CurriculumSettings(BaseModel):
     batch_size: int = Field(default=8, ge=1)
     #: Longer rows are cut to this many tokens when scoring.
     max_length: int = Field(default=1024, ge=2)
-
-
-def parse_settings(raw: dict[str, Any] | None) -> CurriculumSettings | None:
-    """Validate the recipe's settings; ``None`` when the plugin is off."""
-    if raw is None:
-        return None
-    return build_checked(lambda: CurriculumSettings.model_validate(raw), KEY)
 
 
 def check_trainer(run: RunContext) -> None:

@@ -53,7 +53,6 @@ from reasonloop.plugins.guidance.settings import (
     GuidanceSettings,
     Step,
     check_rounds,
-    parse_settings,
     schedule,
 )
 
@@ -66,46 +65,65 @@ if TYPE_CHECKING:
 __all__ = [
     "NAME",
     "PURPOSES",
+    "Guidance",
     "correct_count",
-    "settings_of",
     "shortcut_of",
     "solution_text",
     "strategy_of",
 ]
 
 
-def settings_of(run: RunContext) -> GuidanceSettings | None:
-    """The recipe's guidance settings, validated; ``None`` when the plugin is off."""
-    return parse_settings(run.plugin_settings(NAME))
-
-
 # -- hooks -----------------------------------------------------------------------
 
 
 @hookimpl
+def reasonloop_register_settings(register: Any) -> None:
+    register(NAME, GuidanceSettings)
+
+
+@hookimpl
 def reasonloop_run_start(run: RunContext) -> None:
-    settings = settings_of(run)
+    settings: GuidanceSettings | None = run.settings_for(NAME)
     if settings is None:
         return
     check_rounds(settings, run.recipe)
     if "interactive" in settings.strategies:
         run.default_role("teacher")
+    run.register_plugin(Guidance(settings), NAME)
 
 
-@hookimpl
-def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
-    if ctx.mode != "train" or ctx.round == 0:
-        return None
-    settings = settings_of(ctx.run)
-    if settings is None:
-        return None
-    steps = schedule(settings)
-    if ctx.round > len(steps):
-        return None
-    step = steps[ctx.round - 1]
-    if step.phase == "revise":
-        return _revisions(ctx, settings, step)
-    return _guided(ctx, settings, step)
+class Guidance:
+    """Guidance for one run: its settings and the hooks that act on them."""
+
+    def __init__(self, settings: GuidanceSettings):
+        self.settings = settings
+        self.steps = schedule(settings)
+
+    @hookimpl
+    def reasonloop_round_requests(self, ctx: RoundContext) -> list[Request] | None:
+        if ctx.mode != "train" or ctx.round == 0 or ctx.round > len(self.steps):
+            return None
+        step = self.steps[ctx.round - 1]
+        if step.phase == "revise":
+            return _revisions(ctx, self.settings, step)
+        return _guided(ctx, self.settings, step)
+
+    @hookimpl
+    def reasonloop_training_examples(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[TrainingExample] | None:
+        return training_examples(problem, samples, ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_iteration_end(self, ctx: IterationContext, summary: dict[str, Any]) -> None:
+        if ctx.iteration is not None:
+            iteration_metrics(ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_report_sections(self, run: RunContext) -> list[str] | None:
+        from reasonloop.plugins.guidance.report import report_sections
+
+        return report_sections(run, self.settings)
 
 
 def _guided(ctx: RoundContext, settings: GuidanceSettings, step: Step) -> list[Request]:
@@ -233,13 +251,10 @@ def _chars(r: Request) -> int:
     return sum(len(m.content) for m in r.messages) + len(r.prefill or "")
 
 
-@hookimpl
-def reasonloop_training_examples(
-    problem: Problem, samples: list[Sample], ctx: IterationContext
-) -> list[TrainingExample] | None:
-    settings = settings_of(ctx.run)
-    if settings is None:
-        return None
+def training_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext, settings: GuidanceSettings
+) -> list[TrainingExample]:
+    """The plain question and each correct, worked guided solution of ``problem``."""
     examples = []
     for s in samples:
         if s.request.plugin != NAME or not is_answer(s) or not s.correct:
@@ -268,11 +283,9 @@ def reasonloop_training_examples(
     return examples
 
 
-@hookimpl
-def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> None:
-    settings = settings_of(ctx.run)
-    if settings is None or ctx.iteration is None:
-        return
+def iteration_metrics(ctx: IterationContext, settings: GuidanceSettings) -> None:
+    """Write the iteration's ``guidance.json`` and say its coverage."""
+    assert ctx.iteration is not None
     from reasonloop.core.rundir import atomic_write_json
     from reasonloop.plugins.guidance.metrics import run_metrics
 
@@ -290,16 +303,6 @@ def reasonloop_iteration_end(ctx: IterationContext, summary: dict[str, Any]) -> 
         f"{b.get('coverage', 0):.0%} (plain {b.get('plain_coverage', 0):.0%}); "
         f"{shortcuts} guided shortcuts filtered"
     )
-
-
-@hookimpl
-def reasonloop_report_sections(run: RunContext) -> list[str] | None:
-    settings = settings_of(run)
-    if settings is None:
-        return None
-    from reasonloop.plugins.guidance.report import report_sections
-
-    return report_sections(run, settings)
 
 
 @hookimpl

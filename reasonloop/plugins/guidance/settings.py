@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reasonloop.core.context import TrajectoryForm
-from reasonloop.core.plugins import build_checked
 from reasonloop.errors import RecipeError
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ __all__ = [
     "GuidanceTemplates",
     "Step",
     "check_rounds",
-    "parse_settings",
     "schedule",
 ]
 
@@ -160,13 +158,6 @@ def schedule(settings: GuidanceSettings) -> list[Step]:
         if strategy == "interactive":
             steps.append(Step(attempt, strategy, "revise"))
     return steps
-
-
-def parse_settings(raw: dict[str, Any] | None) -> GuidanceSettings | None:
-    """Validate the recipe's settings; ``None`` when the plugin is off."""
-    if raw is None:
-        return None
-    return build_checked(lambda: GuidanceSettings.model_validate(raw), KEY)
 
 
 def check_rounds(settings: GuidanceSettings, recipe: Recipe) -> None:

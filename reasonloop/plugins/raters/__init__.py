@@ -34,12 +34,12 @@ from reasonloop.plugins.raters.builtin import (
     RatingContext,
     plain_pass_rate,
 )
-from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings, settings_of
+from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RunContext
 
-__all__ = ["NAME", "RatersSettings", "Rating", "raters_registry", "select"]
+__all__ = ["NAME", "Raters", "RatersSettings", "Rating", "raters_registry", "select"]
 
 
 class Rating(Record):
@@ -77,8 +77,13 @@ def _chosen(run: RunContext, cfg: RatersSettings) -> list[str]:
 
 
 @hookimpl
+def reasonloop_register_settings(register: Any) -> None:
+    register(NAME, RatersSettings)
+
+
+@hookimpl
 def reasonloop_run_start(run: RunContext) -> None:
-    cfg = settings_of(run)
+    cfg: RatersSettings | None = run.settings_for(NAME)
     if cfg is None:
         return
     names = _chosen(run, cfg)
@@ -86,17 +91,34 @@ def reasonloop_run_start(run: RunContext) -> None:
     for name in names:
         model = OPTIONS.get(name)
         if model is not None and registry.owner(name) == NAME:
-            build_checked(model.model_validate, f"{KEY}.options.{name}", cfg.options.get(name, {}))
+            build_checked(
+                model.model_validate,
+                f"{KEY}.options.{name}",
+                cfg.options.get(name, {}),
+                source=run.recipe.source,
+            )
+    run.register_plugin(Raters(cfg), NAME)
 
 
-@hookimpl
-def reasonloop_select_examples(
-    examples: list[TrainingExample], ctx: IterationContext
-) -> list[TrainingExample] | None:
-    cfg = settings_of(ctx.run)
-    if cfg is None or ctx.iteration is None:
-        return None
-    return select(examples, ctx, cfg)
+class Raters:
+    """Rater-based selection for one run: its settings and the hooks that act on them."""
+
+    def __init__(self, settings: RatersSettings):
+        self.settings = settings
+
+    @hookimpl
+    def reasonloop_select_examples(
+        self, examples: list[TrainingExample], ctx: IterationContext
+    ) -> list[TrainingExample] | None:
+        if ctx.iteration is None:
+            return None
+        return select(examples, ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_report_sections(self, run: RunContext) -> list[str] | None:
+        from reasonloop.plugins.raters.report import report_sections
+
+        return report_sections(run) or None
 
 
 def select(
@@ -248,12 +270,3 @@ def _buckets(
         else:
             counts[PASS_BUCKETS[min(3, int(rate * 4))]] += 1
     return {b: counts[b] for b in (*PASS_BUCKETS, "no plain samples") if counts[b]}
-
-
-@hookimpl
-def reasonloop_report_sections(run: RunContext) -> list[str] | None:
-    if settings_of(run) is None:
-        return None
-    from reasonloop.plugins.raters.report import report_sections
-
-    return report_sections(run) or None

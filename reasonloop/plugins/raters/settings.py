@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from reasonloop.core.plugins import build_checked
-
-if TYPE_CHECKING:
-    from reasonloop.core.context import RunContext
-
-__all__ = ["KEY", "NAME", "RatersSettings", "settings_of"]
+__all__ = ["KEY", "NAME", "RatersSettings"]
 
 NAME = "raters"
 KEY = f"plugins.settings.{NAME}"
@@ -75,11 +70,3 @@ class RatersSettings(BaseModel):
         if isinstance(self.keep, int):
             return min(self.keep, n)
         return min(n, max(1, round(self.keep * n))) if n else 0
-
-
-def settings_of(run: RunContext) -> RatersSettings | None:
-    """The recipe's raters settings, validated; ``None`` when the plugin is off."""
-    raw = run.plugin_settings(NAME)
-    if raw is None:
-        return None
-    return build_checked(RatersSettings.model_validate, KEY, raw)

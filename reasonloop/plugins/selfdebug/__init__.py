@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
-from reasonloop.core.plugins import build_checked
 from reasonloop.core.records import Message, Sample, TrainingExample
 from reasonloop.plugins.selfdebug.prompts import (
     call_in_test,
@@ -44,45 +43,56 @@ if TYPE_CHECKING:
     from reasonloop.core.records import Problem, Request
     from reasonloop.execution import ExecutionResult
 
-__all__ = ["NAME", "SelfDebugSettings", "SelfDebugState", "state"]
-
-_STATE = "selfdebug.state"
+__all__ = ["NAME", "SelfDebug", "SelfDebugSettings", "SelfDebugState"]
 
 
-def state(run: RunContext | None) -> SelfDebugState | None:
-    """This run's self-debugging state, or ``None`` when the plugin is not active."""
-    pm = getattr(run, "pm", None)
-    return pm.get_plugin(_STATE) if pm is not None else None
+class SelfDebug(SelfDebugState):
+    """Self-debugging for one run: the state of :class:`SelfDebugState` and the per-run hooks."""
+
+    @hookimpl
+    def reasonloop_round_requests(self, ctx: RoundContext) -> list[Request] | None:
+        if ctx.mode not in self.settings.stages:
+            return None
+        code_problems = [p for p in ctx.problems if p.domain == "code"]
+        if ctx.round == 0:
+            return _test_requests(ctx, self, code_problems)
+        return _debug_requests(ctx, self, code_problems)
+
+    @hookimpl
+    def reasonloop_training_examples(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[TrainingExample] | None:
+        return training_examples(problem, samples, ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_eval_metrics(
+        self, problems: list[Problem], samples: list[Sample], ctx: IterationContext
+    ) -> dict[str, Any] | None:
+        from reasonloop.plugins.selfdebug.report import stage_metrics
+
+        return stage_metrics(self, problems, samples, ctx)
+
+    @hookimpl
+    def reasonloop_report_sections(self, run: RunContext) -> list[str] | None:
+        from reasonloop.plugins.selfdebug.report import report_section
+
+        section = report_section(run)
+        return [section] if section else None
 
 
-def _settings(raw: Any) -> SelfDebugSettings:
-    def parse(value: Any) -> SelfDebugSettings:
-        return SelfDebugSettings(**(value or {}))
-
-    return build_checked(parse, f"plugins.settings.{NAME}", raw)
+@hookimpl
+def reasonloop_register_settings(register: Any) -> None:
+    register(NAME, SelfDebugSettings)
 
 
 @hookimpl
 def reasonloop_run_start(run: RunContext) -> None:
-    if not hasattr(run, "plugin_settings"):
-        return  # a stand-in run without a recipe
-    raw = run.plugin_settings(NAME)
-    if raw is None or state(run) is not None:
+    settings: SelfDebugSettings | None = run.settings_for(NAME)
+    if settings is None:
         return
-    plugin_state = SelfDebugState(run, _settings(raw))
-    run.pm.register(plugin_state, name=_STATE)
-    run.on_close(plugin_state.close)
-
-
-@hookimpl
-def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
-    st = state(getattr(ctx, "run", None))
-    if st is None or ctx.mode not in st.settings.stages:
-        return None
-    code_problems = [p for p in ctx.problems if p.domain == "code"]
-    if ctx.round == 0:
-        return _test_requests(ctx, st, code_problems)
-    return _debug_requests(ctx, st, code_problems)
+    plugin = SelfDebug(settings)
+    run.register_plugin(plugin, NAME)
+    run.on_close(plugin.close)
 
 
 def _params(ctx: RoundContext, max_tokens: int | None) -> dict[str, Any]:
@@ -186,13 +196,10 @@ def _trace_feedback(st: SelfDebugState, failing: list[tuple[Any, ExecutionResult
     return [debug_in_message(call, res) for call, res in zip(calls, traced, strict=True)]
 
 
-@hookimpl
-def reasonloop_training_examples(
-    problem: Problem, samples: list[Sample], ctx: IterationContext
-) -> list[TrainingExample] | None:
-    st = state(getattr(ctx, "run", None))
-    if st is None:
-        return None
+def training_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext, settings: SelfDebugSettings
+) -> list[TrainingExample]:
+    """The revised programs of ``problem`` that pass the real tests, as training examples."""
     from reasonloop.verifiers.code import extract_code
 
     entry = entry_point_of(problem.prompt, problem.metadata)
@@ -208,31 +215,9 @@ def reasonloop_training_examples(
             s,
             f"```python\n{code}\n```",
             trajectory=s.request.messages,
-            form=st.settings.trajectories,
+            form=settings.trajectories,
             plugin=NAME,
             chain_text=s.text,
             metadata={"debug_round": s.request.meta.get("debug_round")},
         )
     return examples
-
-
-@hookimpl
-def reasonloop_eval_metrics(
-    problems: list[Problem], samples: list[Sample], ctx: IterationContext
-) -> dict[str, Any] | None:
-    st = state(getattr(ctx, "run", None))
-    if st is None:
-        return None
-    from reasonloop.plugins.selfdebug.report import stage_metrics
-
-    return stage_metrics(st, problems, samples, ctx)
-
-
-@hookimpl
-def reasonloop_report_sections(run: RunContext) -> list[str] | None:
-    from reasonloop.plugins.selfdebug.report import report_section
-
-    if getattr(run, "run_dir", None) is None:
-        return None
-    section = report_section(run)
-    return [section] if section else None

@@ -10,7 +10,6 @@ from reasonloop.core.context import TrajectoryForm
 from reasonloop.plugins.selfdebug.prompts import entry_point_of, parse_tests
 
 if TYPE_CHECKING:
-    from reasonloop.core.context import RunContext
     from reasonloop.core.records import Problem, Sample
     from reasonloop.execution import CodeExecutionPool, ExecutionResult, Job
 
@@ -53,8 +52,7 @@ class SelfDebugSettings(BaseModel):
 class SelfDebugState:
     """The run's settings and execution pool (registered in the run's plugin manager)."""
 
-    def __init__(self, run: RunContext, settings: SelfDebugSettings):
-        self.run = run
+    def __init__(self, settings: SelfDebugSettings):
         self.settings = settings
         self._pool: CodeExecutionPool | None = None
         self._tests: dict[str, list[str]] = {}

@@ -16,10 +16,7 @@ import pytest
 
 from reasonloop import hookimpl
 from reasonloop.core.context import IterationContext
-from reasonloop.core.loop import Loop, build_run_context
-from reasonloop.core.plugins import make_plugin_manager
-from reasonloop.core.progress import RunProgress
-from reasonloop.core.recipe import recipe_from_dict
+from reasonloop.core.loop import Loop
 from reasonloop.core.records import (
     Completion,
     Problem,
@@ -155,7 +152,7 @@ def test_shortcut_filter_on_refinements_of_real_critiques():
 # -- settings ------------------------------------------------------------------
 
 
-def run_context(tmp_path, settings, extra=(), **recipe):
+def critic_run(run_context, tmp_path, settings, extra=(), **recipe):
     data = {
         "version": 1,
         "name": "t",
@@ -167,8 +164,7 @@ def run_context(tmp_path, settings, extra=(), **recipe):
     }
     data.update(recipe)
     calls: list[tuple[str, int]] = []
-    pm = make_plugin_manager(extra_plugins=[Scripted(calls), *extra])
-    run = build_run_context(recipe_from_dict(data), tmp_path, RunProgress(enabled=False), pm=pm)
+    run = run_context(data, extra_plugins=[Scripted(calls), *extra], run_dir=tmp_path, start=False)
     return run, calls
 
 
@@ -183,31 +179,25 @@ def run_context(tmp_path, settings, extra=(), **recipe):
         ({"refine_rounds": 4}, r"refine_rounds: 4 revisions need eval\.max_rounds >= 9"),
     ],
 )
-def test_settings_errors_name_the_key(tmp_path, settings, message):
-    run, _ = run_context(tmp_path, settings)
-    with pytest.raises(RecipeError, match=message):
+def test_settings_errors_name_the_key(tmp_path, settings, message, run_context):
+    with pytest.raises(RecipeError, match=message):  # at load, or at run start
+        run, _ = critic_run(run_context, tmp_path, settings)
         run.hooks.run_start(run)
 
 
-def test_max_rounds_too_few_for_training_is_named(tmp_path):
-    run, _ = run_context(tmp_path, {}, sampling={"n": 2, "max_rounds": 2})
+def test_max_rounds_too_few_for_training_is_named(tmp_path, run_context):
+    run, _ = critic_run(run_context, tmp_path, {}, sampling={"n": 2, "max_rounds": 2})
     with pytest.raises(RecipeError, match=r"sampling\.max_rounds: 2 is too few"):
         run.hooks.run_start(run)
 
 
-def test_the_critic_role_defaults_to_the_actor_only_when_the_plugin_is_on(tmp_path):
-    run, _ = run_context(tmp_path, {})
+def test_the_critic_role_defaults_to_the_actor_only_when_the_plugin_is_on(tmp_path, run_context):
+    run, _ = critic_run(run_context, tmp_path, {})
     run.hooks.run_start(run)
     assert run.role_config("critic") is run.recipe.roles["actor"]
-    off = build_run_context(
-        recipe_from_dict(
-            {"version": 1, "name": "t", "roles": {"actor": {"model": "m"}}, "data": {}}
-        ),
-        tmp_path,
-        RunProgress(enabled=False),
-    )
-    off.hooks.run_start(off)
+    off = run_context(run_dir=tmp_path / "off")
     assert "critic" not in off.role_defaults
+    assert off.pm.get_plugin("critic.run") is None
 
 
 # -- a scripted backend --------------------------------------------------------
@@ -318,8 +308,8 @@ class Task:
         pass
 
 
-def train_stage(tmp_path, settings, mode="train", extra=(), **recipe):
-    run, calls = run_context(tmp_path, settings, extra, **recipe)
+def train_stage(run_context, tmp_path, settings, mode="train", extra=(), **recipe):
+    run, calls = critic_run(run_context, tmp_path, settings, extra, **recipe)
     run.hooks.run_start(run)
     stage = IterationContext(run, 0, mode, problems(), {"actor": "actor"})
     verifier = run.verifiers.get("math")({})
@@ -327,8 +317,10 @@ def train_stage(tmp_path, settings, mode="train", extra=(), **recipe):
     return stage, scheduler, calls
 
 
-def sample_rounds(tmp_path, settings, mode="train", extra=(), name="s.jsonl", **recipe):
-    stage, scheduler, calls = train_stage(tmp_path, settings, mode, extra, **recipe)
+def sample_rounds(
+    run_context, tmp_path, settings, mode="train", extra=(), name="s.jsonl", **recipe
+):
+    stage, scheduler, calls = train_stage(run_context, tmp_path, settings, mode, extra, **recipe)
     log = JsonlLog(tmp_path / name, Sample)
     samples = scheduler.run_rounds(log, max_rounds=8, task=Task())
     return stage, scheduler, calls, samples, log
@@ -337,8 +329,8 @@ def sample_rounds(tmp_path, settings, mode="train", extra=(), name="s.jsonl", **
 # -- training time -------------------------------------------------------------
 
 
-def test_wrong_samples_get_one_critique_then_m_refinements_in_batched_rounds(tmp_path):
-    _, _, calls, samples, _ = sample_rounds(tmp_path, {"critiques_per_problem": 2})
+def test_wrong_samples_get_one_critique_then_m_refinements_in_batched_rounds(tmp_path, run_context):
+    _, _, calls, samples, _ = sample_rounds(run_context, tmp_path, {"critiques_per_problem": 2})
     # Round 0: 4 problems; round 1: critiques of p0's one distinct wrong answer,
     # p1's first two wrong ones (capped at 2) and p3's; round 2: refinements of
     # the three parsable critiques (p3's is unparsable).
@@ -356,8 +348,8 @@ def test_wrong_samples_get_one_critique_then_m_refinements_in_batched_rounds(tmp
     assert first.meta["critique"]["first_wrong_step"] == 2
 
 
-def test_kept_refinements_are_correct_worked_and_one_per_critique(tmp_path):
-    stage, _, _, samples, _ = sample_rounds(tmp_path, {"trajectories": "both"})
+def test_kept_refinements_are_correct_worked_and_one_per_critique(tmp_path, run_context):
+    stage, _, _, samples, _ = sample_rounds(run_context, tmp_path, {"trajectories": "both"})
     p1 = next(p for p in stage.problems if p.id == "p1")
     own = [s for s in samples if s.problem_id == "p1"]
     examples = stage.run.hooks.training_examples(p1, own, stage)
@@ -381,8 +373,8 @@ def test_kept_refinements_are_correct_worked_and_one_per_critique(tmp_path):
     assert trl["prompt"][1] == {"role": "assistant", "content": WRONG[5]}
 
 
-def test_selection_keeps_the_chain_example_beside_the_plain_one(tmp_path):
-    stage, _, _, samples, _ = sample_rounds(tmp_path, {"trajectories": "both"})
+def test_selection_keeps_the_chain_example_beside_the_plain_one(tmp_path, run_context):
+    stage, _, _, samples, _ = sample_rounds(run_context, tmp_path, {"trajectories": "both"})
     p1 = next(p for p in stage.problems if p.id == "p1")
     examples = stage.run.hooks.training_examples(
         p1, [s for s in samples if s.problem_id == "p1"], stage
@@ -394,9 +386,9 @@ def test_selection_keeps_the_chain_example_beside_the_plain_one(tmp_path):
     }
 
 
-def test_rerunning_rounds_over_samples_on_disk_asks_for_nothing_new(tmp_path):
+def test_rerunning_rounds_over_samples_on_disk_asks_for_nothing_new(tmp_path, run_context):
     settings = {"rollouts": 2, "baseline_samples": 2}
-    _, scheduler, calls, first, log = sample_rounds(tmp_path, settings)
+    _, scheduler, calls, first, log = sample_rounds(run_context, tmp_path, settings)
     assert calls
     calls.clear()
     again = scheduler.run_rounds(log, max_rounds=8, task=Task())
@@ -404,9 +396,9 @@ def test_rerunning_rounds_over_samples_on_disk_asks_for_nothing_new(tmp_path):
     assert [s.id for s in again] == [s.id for s in first]
 
 
-def test_rollouts_and_resampling_run_in_the_critique_round(tmp_path):
+def test_rollouts_and_resampling_run_in_the_critique_round(tmp_path, run_context):
     settings = {"rollouts": 3, "baseline_samples": 2, "critiques_per_problem": 1}
-    _, _, calls, samples, _ = sample_rounds(tmp_path, settings)
+    _, _, calls, samples, _ = sample_rounds(run_context, tmp_path, settings)
     # round 1: critiques (critic) and rollouts + resamples (actor): one call each.
     assert calls[1:3] in ([("critic", 3), ("actor", 8)], [("actor", 8), ("critic", 3)])
     rollouts = [s for s in samples if s.request.purpose == "rollout"]
@@ -418,9 +410,11 @@ def test_rollouts_and_resampling_run_in_the_critique_round(tmp_path):
     assert {s.problem_id for s in resampled} == {"p1", "p3"}  # the hard problems
 
 
-def test_critic_data_exports_trl_stepwise_rows(tmp_path, cli):
+def test_critic_data_exports_trl_stepwise_rows(tmp_path, cli, run_context):
     settings = {"rollouts": 2}
-    run, _ = run_context(tmp_path, settings, data={"train": [{"name": "twos"}]}, iterations=1)
+    run, _ = critic_run(
+        run_context, tmp_path, settings, data={"train": [{"name": "twos"}]}, iterations=1
+    )
     Loop(run).run_all()
     out = tmp_path / "critic.jsonl"
     counts = export_critic_data(tmp_path, out, cfg=CriticSettings(**settings))
@@ -444,16 +438,17 @@ def test_critic_data_exports_trl_stepwise_rows(tmp_path, cli):
     assert parse_critique(row["completion"][0]["content"], 3).steps == (True, False, False)
 
 
-def test_critic_data_without_rollouts_is_a_clear_error(tmp_path, cli):
-    run, _ = run_context(tmp_path, {}, data={"train": [{"name": "twos"}]}, iterations=1)
+def test_critic_data_without_rollouts_is_a_clear_error(tmp_path, cli, run_context):
+    run, _ = critic_run(run_context, tmp_path, {}, data={"train": [{"name": "twos"}]}, iterations=1)
     Loop(run).run_all()
     outcome = cli("critic-data", tmp_path, "-o", tmp_path / "c.jsonl")
     assert outcome.exit_code == 2 and "rollouts > 0" in outcome.stderr
 
 
-def test_report_counts_hard_problems_gained_and_parse_rate(tmp_path):
+def test_report_counts_hard_problems_gained_and_parse_rate(tmp_path, run_context):
     settings = {"baseline_samples": 2, "test_time": "off"}
-    run, _ = run_context(
+    run, _ = critic_run(
+        run_context,
         tmp_path,
         settings,
         data={"train": [{"name": "twos"}], "eval": [{"name": "twos"}]},
@@ -495,9 +490,10 @@ class Peek:
         self.final += [problem, *samples]
 
 
-def eval_run(tmp_path, settings, eval_cfg):
+def eval_run(run_context, tmp_path, settings, eval_cfg):
     peek = Peek()
-    run, calls = run_context(
+    run, calls = critic_run(
+        run_context,
         tmp_path,
         settings,
         [peek],
@@ -509,9 +505,9 @@ def eval_run(tmp_path, settings, eval_cfg):
     return metrics, samples, calls, peek
 
 
-def test_refine_mode_revises_until_accepted_and_never_sees_references(tmp_path):
+def test_refine_mode_revises_until_accepted_and_never_sees_references(tmp_path, run_context):
     settings = {"test_time": "refine", "refine_rounds": 2}
-    metrics, samples, calls, peek = eval_run(tmp_path, settings, {"n": 1})
+    metrics, samples, calls, peek = eval_run(run_context, tmp_path, settings, {"n": 1})
     # Greedy answers: p0, p2 right; p1, p3 wrong. Round 1 critiques all 4; the
     # critic accepts p0 and p2 (stop), rejects p1, garbles p3 (no revision);
     # p1's revision is critiqued again, accepted, and stands.
@@ -531,16 +527,16 @@ def test_refine_mode_revises_until_accepted_and_never_sees_references(tmp_path):
     assert answers["p1"]["correct"] and not answers["p3"]["correct"]
 
 
-def test_refine_mode_without_stopping_revises_every_answer(tmp_path):
+def test_refine_mode_without_stopping_revises_every_answer(tmp_path, run_context):
     settings = {"test_time": "refine", "refine_rounds": 1, "stop_when_accepted": False}
-    metrics, _, calls, _ = eval_run(tmp_path, settings, {"n": 1})
+    metrics, _, calls, _ = eval_run(run_context, tmp_path, settings, {"n": 1})
     assert calls == [("actor", 4), ("critic", 4), ("actor", 3)]  # p3's critique is unparsable
     assert len(metrics["plugins"]["critic"]["by_rounds"]) == 2
 
 
-def test_select_mode_votes_over_accepted_answers(tmp_path):
+def test_select_mode_votes_over_accepted_answers(tmp_path, run_context):
     settings = {"test_time": "select"}
-    metrics, _, calls, _ = eval_run(tmp_path, settings, {"n": 3, "temperature": 0.7})
+    metrics, _, calls, _ = eval_run(run_context, tmp_path, settings, {"n": 3, "temperature": 0.7})
     # Each distinct answer is critiqued once: p0 2, p1 3, p2 1, p3 1.
     assert calls == [("actor", 4), ("critic", 7)]
     m = metrics["plugins"]["critic"]

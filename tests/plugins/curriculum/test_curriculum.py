@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 
 from reasonloop.core.context import IterationContext
-from reasonloop.core.loop import build_run_context
-from reasonloop.core.progress import RunProgress
-from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Message, TrainingExample
 from reasonloop.core.rundir import read_jsonl
 from reasonloop.errors import RecipeError
@@ -24,7 +21,6 @@ from reasonloop.plugins.curriculum.order import (
     perplexity_difference,
     segment_shares,
 )
-from reasonloop.plugins.curriculum.settings import parse_settings
 from reasonloop.trainers.base import TrainResult
 
 # -- preference functions ------------------------------------------------------------
@@ -123,40 +119,44 @@ def test_perplexity_difference():
         ({"same_model": "skip"}, r"plugins\.settings\.curriculum\.same_model: "),
     ],
 )
-def test_bad_settings_name_the_key(raw, message):
+def test_bad_settings_name_the_key(tmp_path, run_context, raw, message):
     with pytest.raises(RecipeError, match=message):
-        parse_settings(raw)
+        run_context(recipe(tmp_path, raw))
 
 
-def test_settings_absent_means_off_and_empty_means_defaults():
-    assert parse_settings(None) is None
-    settings = parse_settings({})
+def test_settings_absent_means_off_and_empty_means_defaults(run_context):
+    off = run_context()
+    assert off.settings_for("curriculum") is None
+    assert off.pm.get_plugin("curriculum.run") is None
+    on = run_context(settings={"curriculum": {}})
+    settings = on.settings_for("curriculum")
     assert (settings.preference, settings.high_share, settings.same_model) == (
         "linear",
         0.5,
         "perplexity",
     )
+    assert on.pm.get_plugin("curriculum.run").settings is settings
 
 
 # -- scoring, caching and the summary (hand-made perplexities) -----------------------
 
 
 def recipe(tmp_path: Path, settings: dict, trainer: dict | None = None, model: str = "base"):
-    return recipe_from_dict(
-        {
-            "version": 1,
-            "name": "curriculum",
-            "run_dir": str(tmp_path / "run"),
-            "roles": {"actor": {"model": model}},
-            "data": {"train": [{"name": "arithmetic", "options": {"count": 4}}]},
-            "trainer": trainer or {"name": "none"},
-            "plugins": {"settings": {"curriculum": settings}},
-        }
-    )
+    return {
+        "version": 1,
+        "name": "curriculum",
+        "run_dir": str(tmp_path / "run"),
+        "roles": {"actor": {"model": model}},
+        "data": {"train": [{"name": "arithmetic", "options": {"count": 4}}]},
+        "trainer": trainer or {"name": "none"},
+        "plugins": {"settings": {"curriculum": settings}},
+    }
 
 
-def stage(tmp_path: Path, settings: dict, models: dict | None = None, **kw) -> IterationContext:
-    run = build_run_context(recipe(tmp_path, settings, **kw), tmp_path / "run", RunProgress(False))
+def stage(
+    run_context, tmp_path: Path, settings: dict, models: dict | None = None, **kw
+) -> IterationContext:
+    run = run_context(recipe(tmp_path, settings, **kw), start=False)
     return IterationContext(run, 1, "train", [], models or {"actor": "current"})
 
 
@@ -183,9 +183,9 @@ def cache(ctx: IterationContext, rows: list[tuple[str, str, float | None]]) -> P
     return path
 
 
-def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path):
+def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path, run_context):
     # "base" and "current" are no loadable models: every score must come from the cache.
-    ctx = stage(tmp_path, {"preference": "linear"})
+    ctx = stage(run_context, tmp_path, {"preference": "linear"})
     exs = examples(6)
     weak = [10.0, 10.0, 8.0, 4.0, 6.0, 5.0]
     strong = [9.0, 2.0, 8.0, 1.0, 3.0, None]
@@ -193,7 +193,7 @@ def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path):
     cache(ctx, [("current", e.id, s) for e, s in zip(exs, strong, strict=True)])
     before = path.read_text()
 
-    ordered = curriculum_order(exs, ctx, parse_settings({"preference": "linear"}))
+    ordered = curriculum_order(exs, ctx, ctx.run.settings_for("curriculum"))
 
     assert path.read_text() == before  # nothing rescored
     summary = json.loads((path.parent / SUMMARY).read_text())
@@ -217,23 +217,27 @@ def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path):
     assert (summary["share_start"], summary["share_end"]) == (0.0, 1.0)
 
 
-def test_same_model_keep_leaves_the_order_and_scores_nothing(tmp_path):
-    ctx = stage(tmp_path, {"same_model": "keep"}, models={"actor": "base"})
-    settings = parse_settings({"same_model": "keep"})
+def test_same_model_keep_leaves_the_order_and_scores_nothing(tmp_path, run_context):
+    ctx = stage(run_context, tmp_path, {"same_model": "keep"}, models={"actor": "base"})
+    settings = ctx.run.settings_for("curriculum")
     assert curriculum_order(examples(3), ctx, settings) is None
     d = ctx.run.run_dir.stage_dir(1)
     assert not (d / SCORES).exists()
     assert json.loads((d / SUMMARY).read_text())["score"] is None
 
 
-def test_trainer_that_shuffles_or_cannot_keep_the_order_fails_at_run_start(tmp_path):
+def test_trainer_that_shuffles_or_cannot_keep_the_order_fails_at_run_start(tmp_path, run_context):
     from reasonloop import hookimpl
 
     with pytest.raises(RecipeError, match=r"trainer\.options\.shuffle: true contradicts"):
-        ctx = stage(tmp_path, {}, trainer={"name": "trl-sft", "options": {"shuffle": True}})
+        ctx = stage(
+            run_context, tmp_path, {}, trainer={"name": "trl-sft", "options": {"shuffle": True}}
+        )
         ctx.run.hooks.run_start(ctx.run)
     # shuffle: false, or left out, is fine: the loop tells trl-sft to keep the order.
-    ctx = stage(tmp_path, {}, trainer={"name": "trl-sft", "options": {"shuffle": False}})
+    ctx = stage(
+        run_context, tmp_path, {}, trainer={"name": "trl-sft", "options": {"shuffle": False}}
+    )
     ctx.run.hooks.run_start(ctx.run)
 
     class OldTrainer:
@@ -248,11 +252,12 @@ def test_trainer_that_shuffles_or_cannot_keep_the_order_fails_at_run_start(tmp_p
         def reasonloop_register_trainers(self, register):
             register("old", OldTrainer)
 
-    from reasonloop.core.plugins import make_plugin_manager
-
-    pm = make_plugin_manager(extra_plugins=[Plugin()], load_entrypoints=False)
-    r = recipe(tmp_path, {}, trainer={"name": "old"})
-    run = build_run_context(r, tmp_path / "run2", RunProgress(False), pm=pm)
+    run = run_context(
+        recipe(tmp_path, {}, trainer={"name": "old"}),
+        extra_plugins=[Plugin()],
+        run_dir=tmp_path / "run2",
+        start=False,
+    )
     with pytest.raises(RecipeError, match=r"trainer\.name: trainer 'old' cannot be told"):
         run.hooks.run_start(run)
 
@@ -261,13 +266,13 @@ def test_trainer_that_shuffles_or_cannot_keep_the_order_fails_at_run_start(tmp_p
 
 
 @pytest.mark.slow
-def test_resume_scores_only_what_the_cache_lacks(tmp_path, smollm2):
-    ctx = stage(tmp_path, {}, models={"actor": smollm2}, model=smollm2)
+def test_resume_scores_only_what_the_cache_lacks(tmp_path, run_context, smollm2):
+    ctx = stage(run_context, tmp_path, {}, models={"actor": smollm2}, model=smollm2)
     exs = examples(6)
     # An earlier, interrupted attempt scored three examples (made-up values).
     path = cache(ctx, [(smollm2, e.id, 100.0 + i) for i, e in enumerate(exs[:3])])
 
-    ordered = curriculum_order(exs, ctx, parse_settings({}))
+    ordered = curriculum_order(exs, ctx, ctx.run.settings_for("curriculum"))
 
     rows = read_jsonl(path, ScoreRecord)
     assert [r.id for r in rows] == [e.id for e in exs]  # the three missing ones, once each
@@ -280,7 +285,9 @@ def test_resume_scores_only_what_the_cache_lacks(tmp_path, smollm2):
     assert {r["id"] for r in summary["order"] if r["high"]} == {"e0", "e1", "e2"}
     assert len(ordered) == 6
 
-    curriculum_order(exs, ctx, parse_settings({}))  # a second pass (a resume) scores nothing
+    curriculum_order(
+        exs, ctx, ctx.run.settings_for("curriculum")
+    )  # a second pass (a resume) scores nothing
     assert len(read_jsonl(path, ScoreRecord)) == 6
 
 

@@ -17,10 +17,7 @@ import pytest
 from reasonloop import hookimpl
 from reasonloop.core.context import IterationContext
 from reasonloop.core.dataspec import DatasetSpec
-from reasonloop.core.loop import Loop, build_run_context
-from reasonloop.core.plugins import make_plugin_manager
-from reasonloop.core.progress import RunProgress
-from reasonloop.core.recipe import recipe_from_dict
+from reasonloop.core.loop import Loop
 from reasonloop.core.records import (
     Completion,
     Message,
@@ -35,7 +32,6 @@ from reasonloop.core.scheduler import BackendPool, RoundScheduler
 from reasonloop.datasets.arithmetic import load_arithmetic
 from reasonloop.datasets.reference_sets import DATA_ENV
 from reasonloop.errors import RecipeError
-from reasonloop.plugins import guidance
 from reasonloop.plugins.guidance.metrics import stage_metrics
 from reasonloop.plugins.guidance.requests import reference_lines, state_reset_prefix
 from reasonloop.plugins.guidance.settings import GuidanceSettings, schedule
@@ -123,7 +119,9 @@ class Task:
         pass
 
 
-def make_stage(tmp_path: Path, settings: dict | None, respond: Respond = default_respond, **extra):
+def make_stage(
+    run_context, tmp_path: Path, settings: dict | None, respond: Respond = default_respond, **extra
+):
     calls: list = []
     probs = problems()
     by_id = {p.id: p for p in probs}
@@ -133,17 +131,20 @@ def make_stage(tmp_path: Path, settings: dict | None, respond: Respond = default
         def reasonloop_register_backends(self, register):
             register("scripted", lambda model, options: ScriptedBackend(calls, respond, by_id))
 
-    recipe = recipe_from_dict(recipe_dict(settings, **extra))
-    pm = make_plugin_manager(extra_plugins=[Scripted()])
-    run = build_run_context(recipe, tmp_path, RunProgress(enabled=False), pm=pm)
-    run.hooks.run_start(run)
+    run = run_context(recipe_dict(settings, **extra), extra_plugins=[Scripted()], run_dir=tmp_path)
     stage = IterationContext(run, 0, "train", probs, {"actor": "actor"})
     verifier = run.verifiers.get("math")({})
     return stage, RoundScheduler(stage, BackendPool(run), verifier), calls
 
 
-def sample_rounds(tmp_path: Path, settings: dict | None, respond: Respond = default_respond, **kw):
-    stage, scheduler, calls = make_stage(tmp_path, settings, respond, **kw)
+def sample_rounds(
+    run_context,
+    tmp_path: Path,
+    settings: dict | None,
+    respond: Respond = default_respond,
+    **kw,
+):
+    stage, scheduler, calls = make_stage(run_context, tmp_path, settings, respond, **kw)
     log = JsonlLog(tmp_path / "samples.jsonl", Sample)
     samples = scheduler.run_rounds(log, stage.recipe.sampling.max_rounds, Task())
     return stage, samples, calls
@@ -157,15 +158,20 @@ def examples_of(stage, samples) -> list[TrainingExample]:
     out = []
     for p in stage.problems:
         own = [s for s in samples if s.problem_id == p.id]
-        out.extend(guidance.reasonloop_training_examples(p, own, stage) or [])
+        out.extend(
+            stage.run.pm.get_plugin("guidance.run").reasonloop_training_examples(p, own, stage)
+            or []
+        )
     return out
 
 
 # -- trigger and schedule --------------------------------------------------------
 
 
-def test_only_deficient_problems_get_guided_samples_until_they_reach_t(tmp_path):
-    stage, samples, calls = sample_rounds(tmp_path, {"strategy": "rationale", "attempts": 3})
+def test_only_deficient_problems_get_guided_samples_until_they_reach_t(tmp_path, run_context):
+    stage, samples, calls = sample_rounds(
+        run_context, tmp_path, {"strategy": "rationale", "attempts": 3}
+    )
     ids = [p.id for p in stage.problems]
     rounds = {}
     for s in guided(samples):
@@ -176,13 +182,13 @@ def test_only_deficient_problems_get_guided_samples_until_they_reach_t(tmp_path)
                      [("actor", "guided-rationale")]]  # fmt: skip
 
 
-def test_threshold_and_attempts_settings(tmp_path):
+def test_threshold_and_attempts_settings(tmp_path, run_context):
     def never(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
         return "Answer: 1"  # guided attempts never succeed
 
-    stage, samples, _ = sample_rounds(tmp_path, {"threshold": 3, "attempts": 2}, never)
+    stage, samples, _ = sample_rounds(run_context, tmp_path, {"threshold": 3, "attempts": 2}, never)
     per_round = {r: sorted(s.problem_id for s in guided(samples) if s.request.round == r)
                  for r in (1, 2)}  # fmt: skip
     ids = [p.id for p in stage.problems]
@@ -209,13 +215,13 @@ def test_interactive_takes_two_rounds_per_attempt_in_the_schedule():
     ]
 
 
-def test_no_guidance_settings_means_plain_sampling_only(tmp_path):
-    _, samples, calls = sample_rounds(tmp_path, None)
+def test_no_guidance_settings_means_plain_sampling_only(tmp_path, run_context):
+    _, samples, calls = sample_rounds(run_context, tmp_path, None)
     assert not guided(samples) and len(calls) == 1
 
 
-def test_evaluation_gets_no_guidance(tmp_path):
-    stage, scheduler, calls = make_stage(tmp_path, {"strategy": "answer"})
+def test_evaluation_gets_no_guidance(tmp_path, run_context):
+    stage, scheduler, calls = make_stage(run_context, tmp_path, {"strategy": "answer"})
     stage.mode = "eval"
     samples = scheduler.run_rounds(JsonlLog(tmp_path / "e.jsonl", Sample), 12, Task())
     assert not guided(samples) and len(calls) == 1
@@ -224,14 +230,14 @@ def test_evaluation_gets_no_guidance(tmp_path):
 # -- strategies: what each request shows -------------------------------------------
 
 
-def first_guided(tmp_path, settings, respond=default_respond) -> tuple[Any, Sample, list]:
-    stage, samples, _calls = sample_rounds(tmp_path, settings, respond)
+def first_guided(run_context, tmp_path, settings, respond=default_respond):
+    stage, samples, _calls = sample_rounds(run_context, tmp_path, settings, respond)
     g = guided(samples)
     return stage, g[0], samples
 
 
-def test_answer_strategy_gives_the_final_answer_as_a_hint(tmp_path):
-    stage, s, _ = first_guided(tmp_path, {"strategy": "answer"})
+def test_answer_strategy_gives_the_final_answer_as_a_hint(tmp_path, run_context):
+    stage, s, _ = first_guided(run_context, tmp_path, {"strategy": "answer"})
     p = next(p for p in stage.problems if p.id == s.problem_id)
     user = s.request.messages[-1].content
     assert user.startswith(stage.run.format_problem(p))
@@ -241,29 +247,31 @@ def test_answer_strategy_gives_the_final_answer_as_a_hint(tmp_path):
         "guided-answer", "guided-answer", None)  # fmt: skip
 
 
-def test_rationale_strategy_shows_the_reference_as_a_worked_example(tmp_path):
-    stage, s, _ = first_guided(tmp_path, {"strategy": "rationale"})
+def test_rationale_strategy_shows_the_reference_as_a_worked_example(tmp_path, run_context):
+    stage, s, _ = first_guided(run_context, tmp_path, {"strategy": "rationale"})
     p = next(p for p in stage.problems if p.id == s.problem_id)
     user = s.request.messages[-1].content
     assert p.reference.rationale in user and "your own" in user
     assert s.request.purpose == "guided-rationale" and s.request.prefill is None
 
 
-def test_templates_can_be_overridden(tmp_path):
+def test_templates_can_be_overridden(tmp_path, run_context):
     settings = {"strategy": "answer", "templates": {"answer": "{question} (it is {answer}) {x}"}}
-    stage, s, _ = first_guided(tmp_path, settings)
+    stage, s, _ = first_guided(run_context, tmp_path, settings)
     p = next(p for p in stage.problems if p.id == s.problem_id)
     # Unknown placeholders and braces stay as written.
     assert s.request.messages[-1].content == f"{p.prompt} (it is {p.reference.answer}) {{x}}"
 
 
-def test_state_reset_prefixes_grow_and_never_reach_the_answer(tmp_path):
+def test_state_reset_prefixes_grow_and_never_reach_the_answer(tmp_path, run_context):
     def never(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
         return " so it is 1.\nAnswer: 1"
 
-    stage, samples, _ = sample_rounds(tmp_path, {"strategy": "state_reset", "attempts": 5}, never)
+    stage, samples, _ = sample_rounds(
+        run_context, tmp_path, {"strategy": "state_reset", "attempts": 5}, never
+    )
     p = stage.problems[2]
     lines = reference_lines(p)
     # Three working lines, the third reaching the answer, then "Answer: N".
@@ -311,9 +319,9 @@ def test_state_reset_by_shares_of_words():
         assert len(prefix.split()) == round(share * len(words))
 
 
-def test_interactive_asks_the_teacher_then_the_actor_revises(tmp_path):
+def test_interactive_asks_the_teacher_then_the_actor_revises(tmp_path, run_context):
     settings = {"strategy": "interactive", "attempts": 1, "teacher_max_tokens": 40}
-    stage, samples, calls = sample_rounds(tmp_path, settings)
+    stage, samples, calls = sample_rounds(run_context, tmp_path, settings)
     # The recipe has no teacher role: it defaults to the actor's backend and model.
     assert "teacher" not in stage.recipe.roles
     assert calls[1] == [("teacher", "feedback")] * 2 and calls[2] == [("actor", "interactive")] * 2
@@ -338,8 +346,10 @@ def test_interactive_asks_the_teacher_then_the_actor_revises(tmp_path):
         assert rev.correct and rev.request.round == fb.request.round + 1
 
 
-def test_brute_force_resamples_the_plain_question(tmp_path):
-    stage, samples, _ = sample_rounds(tmp_path, {"strategy": "brute_force", "attempts": 2})
+def test_brute_force_resamples_the_plain_question(tmp_path, run_context):
+    stage, samples, _ = sample_rounds(
+        run_context, tmp_path, {"strategy": "brute_force", "attempts": 2}
+    )
     g = guided(samples)
     assert g and all(s.request.how == "plain" and s.request.purpose == "resample" for s in g)
     for s in g:
@@ -350,14 +360,14 @@ def test_brute_force_resamples_the_plain_question(tmp_path):
     assert len({s.request.sampling.seed for s in g}) == len(g)
 
 
-def test_strategies_take_turns(tmp_path):
+def test_strategies_take_turns(tmp_path, run_context):
     def never(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
         return "Answer: 1"
 
     settings = {"strategy": ["answer", "state_reset", "brute_force"], "attempts": 4}
-    _, samples, _ = sample_rounds(tmp_path, settings, never)
+    _, samples, _ = sample_rounds(run_context, tmp_path, settings, never)
     by_round = {s.request.round: s.request.meta["strategy"] for s in guided(samples)}
     assert by_round == {1: "answer", 2: "state_reset", 3: "brute_force", 4: "answer"}
 
@@ -366,8 +376,8 @@ def test_strategies_take_turns(tmp_path):
 
 
 @pytest.mark.parametrize("strategy", ["answer", "rationale", "state_reset", "interactive"])
-def test_examples_are_the_plain_question_and_the_guided_solution(tmp_path, strategy):
-    stage, samples, _ = sample_rounds(tmp_path, {"strategy": strategy})
+def test_examples_are_the_plain_question_and_the_guided_solution(tmp_path, strategy, run_context):
+    stage, samples, _ = sample_rounds(run_context, tmp_path, {"strategy": strategy})
     examples = examples_of(stage, samples)
     assert examples
     for ex in examples:
@@ -383,9 +393,9 @@ def test_examples_are_the_plain_question_and_the_guided_solution(tmp_path, strat
             assert ex.messages[-1].content.startswith(s.request.prefill.strip())
 
 
-def test_interactive_chain_masks_the_wrong_attempt(tmp_path):
+def test_interactive_chain_masks_the_wrong_attempt(tmp_path, run_context):
     settings = {"strategy": "interactive", "trajectories": "both"}
-    stage, samples, _ = sample_rounds(tmp_path, settings)
+    stage, samples, _ = sample_rounds(run_context, tmp_path, settings)
     examples = examples_of(stage, samples)
     chains = [e for e in examples if e.how == "interactive-chain"]
     plain = [e for e in examples if e.how == "interactive"]
@@ -417,25 +427,27 @@ def test_to_trl_keeps_per_turn_masks_in_the_messages_form():
     assert ex.to_trl()["train_turns"] == [1, 3]
 
 
-def test_guided_samples_that_copy_the_hint_are_filtered_and_counted(tmp_path):
+def test_guided_samples_that_copy_the_hint_are_filtered_and_counted(tmp_path, run_context):
     def copies(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
         return f"The answer is {problem.reference.answer}.\nAnswer: {problem.reference.answer}"
 
-    stage, samples, _ = sample_rounds(tmp_path, {"strategy": "answer", "attempts": 2}, copies)
+    stage, samples, _ = sample_rounds(
+        run_context, tmp_path, {"strategy": "answer", "attempts": 2}, copies
+    )
     g = guided(samples)
     assert g and all(s.correct for s in g)
     # Shortcuts count neither as examples nor towards t: the problems stay deficient.
     assert examples_of(stage, samples) == []
     assert {s.request.round for s in g} == {1, 2}
-    metrics = stage_metrics(stage.problems, samples, [], settings=guidance.settings_of(stage.run),
-                            recipe=stage.recipe)  # fmt: skip
+    settings = stage.run.settings_for("guidance")
+    metrics = stage_metrics(stage.problems, samples, [], settings=settings, recipe=stage.recipe)
     row = next(r for r in metrics["strategies"] if r["strategy"] == "answer")
     assert row["correct"] == row["shortcuts"] == len(g) == 4
 
     stage, samples, _ = sample_rounds(
-        tmp_path / "off", {"strategy": "answer", "filter_shortcuts": False}, copies
+        run_context, tmp_path / "off", {"strategy": "answer", "filter_shortcuts": False}, copies
     )
     assert len(examples_of(stage, samples)) == 3  # p1 needs one, p2 two
 
@@ -444,24 +456,26 @@ def test_guided_samples_that_copy_the_hint_are_filtered_and_counted(tmp_path):
 
 
 @pytest.mark.parametrize("strategy", ["brute_force", "rationale", "interactive"])
-def test_token_budget_limits_guided_requests(tmp_path, strategy):
+def test_token_budget_limits_guided_requests(tmp_path, strategy, run_context):
     def never(request, index, problem):
         if request.plugin == "selfimprove":
             return default_respond(request, index, problem)
         return "I am not sure at all, sorry.\nAnswer: 1"
 
     settings = {"strategy": strategy, "attempts": 5, "threshold": 3}
-    _, free, _ = sample_rounds(tmp_path / "free", settings, never)
+    _, free, _ = sample_rounds(run_context, tmp_path / "free", settings, never)
     spent = sum(s.prompt_tokens + s.completion_tokens for s in guided(free))
     budget = spent // 3
-    _, capped, _ = sample_rounds(tmp_path / "capped", {**settings, "token_budget": budget}, never)
+    _, capped, _ = sample_rounds(
+        run_context, tmp_path / "capped", {**settings, "token_budget": budget}, never
+    )
     used = sum(s.prompt_tokens + s.completion_tokens for s in guided(capped))
     assert 0 < used <= budget
     assert len(guided(capped)) < len(guided(free))
 
 
-def test_coverage_by_difficulty(tmp_path):
-    stage, samples, _ = sample_rounds(tmp_path, {"strategy": "rationale"})
+def test_coverage_by_difficulty(tmp_path, run_context):
+    stage, samples, _ = sample_rounds(run_context, tmp_path, {"strategy": "rationale"})
     probs = stage.problems
     probs = [p.model_copy(update={"metadata": {**p.metadata, "difficulty": d}})
              for p, d in zip(probs, [1, 1, 3, 3], strict=True)]  # fmt: skip
@@ -496,18 +510,18 @@ def test_coverage_by_difficulty(tmp_path):
          r"sampling\.max_rounds: 12 rounds are too few .* need 13 \(6 interactive"),
     ],
 )  # fmt: skip
-def test_bad_settings_name_the_key(tmp_path, settings, message):
+def test_bad_settings_name_the_key(tmp_path, settings, message, run_context):
     with pytest.raises(RecipeError, match=message):
-        make_stage(tmp_path, settings)
+        make_stage(run_context, tmp_path, settings)
 
 
 # -- resume and whole runs ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("strategy", [["interactive", "state_reset"], "answer"])
-def test_resume_over_samples_on_disk_sends_nothing_new(tmp_path, strategy):
+def test_resume_over_samples_on_disk_sends_nothing_new(tmp_path, strategy, run_context):
     settings = {"strategy": strategy, "attempts": 3, "token_budget": 400}
-    _stage, scheduler, calls = make_stage(tmp_path, settings)
+    _stage, scheduler, calls = make_stage(run_context, tmp_path, settings)
     log = JsonlLog(tmp_path / "samples.jsonl", Sample)
     first = scheduler.run_rounds(log, 12, Task())
     assert guided(first)
@@ -525,7 +539,9 @@ def test_resume_over_samples_on_disk_sends_nothing_new(tmp_path, strategy):
     assert [s.id for s in resumed] == [s.id for s in first]
 
 
-def run_loop(tmp_path: Path, settings: dict, data: dict, respond: Respond = default_respond):
+def run_loop(
+    run_context, tmp_path: Path, settings: dict, data: dict, respond: Respond = default_respond
+):
     calls: list = []
     holder: dict = {}
 
@@ -540,18 +556,19 @@ def run_loop(tmp_path: Path, settings: dict, data: dict, respond: Respond = defa
         def reasonloop_run_start(self, run):
             holder["run"] = run
 
-    recipe = recipe_from_dict(
-        recipe_dict(settings, data=data, trainer={"name": "none"}, iterations=2)
+    run = run_context(
+        recipe_dict(settings, data=data, trainer={"name": "none"}, iterations=2),
+        extra_plugins=[Scripted()],
+        run_dir=tmp_path / "run",
+        start=False,
     )
-    pm = make_plugin_manager(extra_plugins=[Scripted()])
-    run = build_run_context(recipe, tmp_path / "run", RunProgress(enabled=False), pm=pm)
     loop = Loop(run)
     holder["by_id"] = {p.id: p for split in ("train", "eval") for p in loop._problems(split)}
     loop.run_all()
     return run, calls
 
 
-def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path, cli):
+def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path, run_context, cli):
     data = {
         "train": [{"name": "arithmetic", "options": {"count": 24, "seed": 2, "split": "train"}}],
         "eval": [{"name": "arithmetic", "options": {"count": 6, "seed": 0, "split": "eval"}}],
@@ -566,7 +583,7 @@ def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path, cli):
             return text[len(request.prefill or "") :]
         return "Check the last step."
 
-    run, _ = run_loop(tmp_path, {"strategy": "state_reset"}, data, respond)
+    run, _ = run_loop(run_context, tmp_path, {"strategy": "state_reset"}, data, respond)
     root = run.run_dir.root
     metrics = json.loads((root / "iter-000" / "guidance.json").read_text())
     hard = metrics["buckets"]["3"]
@@ -592,7 +609,7 @@ def test_a_run_writes_guidance_metrics_and_report_sections(tmp_path, cli):
     assert RunDirectory(root).load_state().completed[-1] == "iter-001/eval"
 
 
-def test_svamp_problems_get_guidance(tmp_path, shared_data, monkeypatch):
+def test_svamp_problems_get_guidance(tmp_path, shared_data, monkeypatch, run_context):
     monkeypatch.setenv(DATA_ENV, str(shared_data))
     data = {"train": [{"name": "svamp", "limit": 12}], "eval": []}
 
@@ -603,7 +620,9 @@ def test_svamp_problems_get_guidance(tmp_path, shared_data, monkeypatch):
         # SVAMP's reference is one equation line, so state reset pre-fills a share of it.
         return f" = {answer}, working with the numbers.\nAnswer: {answer}"
 
-    run, _ = run_loop(tmp_path, {"strategy": "state_reset", "attempts": 2}, data, respond)
+    run, _ = run_loop(
+        run_context, tmp_path, {"strategy": "state_reset", "attempts": 2}, data, respond
+    )
     samples = list(JsonlLog(run.run_dir.stage_dir(0) / "samples.jsonl", Sample))
     resets = [s for s in samples if s.request.plugin == "guidance"]
     # t = 2 of n = 4 and no plain sample is correct: two guided attempts each.
@@ -651,13 +670,11 @@ def test_state_reset_with_the_real_model(tmp_path, smollm2):
     assert sample.text.startswith(prefix) and not with_prefix[0].text.startswith(prefix)
 
 
-def test_the_gsi_recipe_validates_and_names_no_cpu_only_option(tmp_path):
-    from reasonloop.core.recipe import load_recipe
-
-    recipe = load_recipe(Path(__file__).resolve().parents[3] / "recipes" / "gsi-math.yaml")
-    run = build_run_context(recipe, tmp_path, RunProgress(enabled=False))
-    run.hooks.run_start(run)  # settings and max_rounds check out
-    settings = guidance.settings_of(run)
+def test_the_gsi_recipe_validates_and_names_no_cpu_only_option(run_context):
+    path = Path(__file__).resolve().parents[3] / "recipes" / "gsi-math.yaml"
+    run = run_context(path.read_text())  # settings and max_rounds check out
+    recipe = run.recipe
+    settings = run.settings_for("guidance")
     assert settings is not None and 1 + len(schedule(settings)) <= recipe.sampling.max_rounds
     # Moving to a GPU changes roles.actor.backend and .model only: no backend options.
     assert recipe.roles["actor"].backend_options == {}

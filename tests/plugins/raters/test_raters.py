@@ -17,10 +17,7 @@ import pytest
 
 from reasonloop import hookimpl
 from reasonloop.core.context import IterationContext
-from reasonloop.core.loop import build_run_context
 from reasonloop.core.plugins import Registry, make_plugin_manager
-from reasonloop.core.progress import RunProgress
-from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Message, Problem, TrainingExample
 from reasonloop.errors import PluginError, RecipeError
 from reasonloop.plugins import raters
@@ -112,8 +109,10 @@ def test_silent_raters_drop_out_and_fixed_weights_are_used():
 # -- selection in a run -------------------------------------------------------------
 
 
-def make_run(tmp_path: Path, settings: dict[str, Any], plugins: tuple[object, ...] = (), **extra):
-    recipe = recipe_from_dict(
+def make_run(
+    run_context, tmp_path: Path, settings: dict[str, Any], plugins: tuple[object, ...] = (), **extra
+):
+    return run_context(
         {
             "version": 1,
             "name": "raters-test",
@@ -123,12 +122,10 @@ def make_run(tmp_path: Path, settings: dict[str, Any], plugins: tuple[object, ..
             "trainer": {"name": "none"},
             "plugins": {"settings": {"raters": settings}},
             **extra,
-        }
+        },
+        extra_plugins=plugins,
+        run_dir=tmp_path,
     )
-    pm = make_plugin_manager(extra_plugins=plugins, load_entrypoints=False)
-    run = build_run_context(recipe, tmp_path, RunProgress(enabled=False), pm=pm)
-    run.hooks.run_start(run)
-    return run
 
 
 def candidates(n_problems: int = 6, per_problem: int = 2) -> tuple[list[Problem], list]:
@@ -157,14 +154,14 @@ def stage(run, problems) -> IterationContext:
     return IterationContext(run, 0, "train", problems, {"actor": "unused"})
 
 
-def test_control_random_keeps_the_same_number_seeded(tmp_path):
+def test_control_random_keeps_the_same_number_seeded(tmp_path, run_context):
     problems, examples = candidates()
     chosen = {}
     for seed in (0, 0, 1):
         d = tmp_path / f"run-{len(chosen)}-{seed}"
-        run = make_run(d, {"keep": 0.5, "control": "random"}, seed=seed)
-        cfg = RatersSettings(keep=0.5, control="random")
-        kept = raters.select(examples, stage(run, problems), cfg)
+        run = make_run(run_context, d, {"keep": 0.5, "control": "random"}, seed=seed)
+        selection = run.pm.get_plugin("raters.run")  # the run's instance, holding its settings
+        kept = selection.reasonloop_select_examples(examples, stage(run, problems))
         chosen.setdefault(seed, []).append([e.id for e in kept])
         record = json.loads((d / "iter-000" / "raters.json").read_text())
         assert record["mode"] == "random" and record["selected"] == len(kept) == 6
@@ -188,11 +185,11 @@ class CountingRater:
         return [-int(ex.problem_id[1:]) for ex in examples]
 
 
-def test_third_party_rater_scores_are_cached_and_fused(tmp_path):
+def test_third_party_rater_scores_are_cached_and_fused(tmp_path, run_context):
     problems, examples = candidates()
     counter = CountingRater()
     settings = {"keep": 4, "raters": ["lowest-problem", "length", "level"], "rounds": 2}
-    run = make_run(tmp_path, settings, plugins=(counter,))
+    run = make_run(run_context, tmp_path, settings, plugins=(counter,))
     registry = raters.raters_registry(run)
     assert registry.owner("lowest-problem") != "raters" and registry.owner("length") == "raters"
     cfg = RatersSettings.model_validate(settings)
@@ -213,9 +210,9 @@ def test_third_party_rater_scores_are_cached_and_fused(tmp_path):
     assert {e.problem_id for e in kept} == {"p0", "p1"}
 
 
-def test_no_candidates_select_nothing(tmp_path):
+def test_no_candidates_select_nothing(tmp_path, run_context):
     problems, _ = candidates()
-    run = make_run(tmp_path, {"keep": 0.5})
+    run = make_run(run_context, tmp_path, {"keep": 0.5})
     assert raters.select([], stage(run, problems), RatersSettings()) == []
     record = json.loads((tmp_path / "iter-000" / "raters.json").read_text())
     assert record["selected"] == 0 and record["rounds"] == []
@@ -252,9 +249,9 @@ def test_a_rater_name_registered_twice_names_both_plugins():
         ),
     ],
 )
-def test_bad_settings_name_the_key(tmp_path, settings, message):
+def test_bad_settings_name_the_key(tmp_path, settings, message, run_context):
     with pytest.raises(RecipeError, match=message):
-        make_run(tmp_path, settings)
+        make_run(run_context, tmp_path, settings)
 
 
 # -- the real loop -------------------------------------------------------------------

@@ -16,10 +16,7 @@ from typing import ClassVar
 import pytest
 
 from reasonloop import hookimpl
-from reasonloop.core.loop import Loop, build_run_context
-from reasonloop.core.plugins import make_plugin_manager
-from reasonloop.core.progress import RunProgress
-from reasonloop.core.recipe import recipe_from_dict
+from reasonloop.core.loop import Loop
 from reasonloop.core.records import Completion, Request, Sample, TrainingExample, Verdict
 from reasonloop.core.rundir import JsonlLog, read_jsonl
 from reasonloop.errors import RecipeError
@@ -107,11 +104,11 @@ def recipe(tmp_path: Path, data: Path, **settings) -> dict:
     }
 
 
-def run_loop(tmp_path: Path, data: Path, **settings) -> Path:
+def run_loop(run_context, tmp_path: Path, data: Path, **settings) -> Path:
     ScriptedModel.prompts = []
-    r = recipe_from_dict(recipe(tmp_path, data, **settings))
-    pm = make_plugin_manager(extra_plugins=[ScriptedPlugin()], load_entrypoints=False)
-    run = build_run_context(r, tmp_path / "run", RunProgress(enabled=False), pm=pm)
+    run = run_context(
+        recipe(tmp_path, data, **settings), extra_plugins=[ScriptedPlugin()], start=False
+    )
     Loop(run).run_all()
     return tmp_path / "run"
 
@@ -189,8 +186,8 @@ def test_in_execution_feedback_has_the_trace_but_no_expected_output_or_verdict()
 # -- the loop ---------------------------------------------------------------------
 
 
-def test_post_execution_debugging_through_the_loop(tmp_path, code_data):
-    run = run_loop(tmp_path, code_data, feedback="detail")
+def test_post_execution_debugging_through_the_loop(tmp_path, code_data, run_context):
+    run = run_loop(run_context, tmp_path, code_data, feedback="detail")
     samples = list(JsonlLog(run / "iter-000" / "samples.jsonl", Sample))
     by_purpose = {
         p: [s for s in samples if s.request.purpose == p] for p in ("sample", "tests", "debug")
@@ -232,8 +229,8 @@ def test_post_execution_debugging_through_the_loop(tmp_path, code_data):
     assert "## Self-debugging" in report and "## pass@k" in report
 
 
-def test_eval_mode_hides_tests_and_solution_from_the_plugin(tmp_path, code_data):
-    run_loop(tmp_path, code_data)
+def test_eval_mode_hides_tests_and_solution_from_the_plugin(tmp_path, code_data, run_context):
+    run_loop(run_context, tmp_path, code_data)
     eval_requests = [
         r for r in ScriptedModel.prompts if r.id and r.purpose in ("tests", "debug", "eval")
     ]
@@ -245,8 +242,8 @@ def test_eval_mode_hides_tests_and_solution_from_the_plugin(tmp_path, code_data)
     assert {s.request.purpose for s in samples} == {"eval", "tests", "debug"}
 
 
-def test_label_feedback_and_rounds_limit(tmp_path, code_data):
-    run = run_loop(tmp_path, code_data, feedback="label", rounds=1)
+def test_label_feedback_and_rounds_limit(tmp_path, code_data, run_context):
+    run = run_loop(run_context, tmp_path, code_data, feedback="label", rounds=1)
     debug = [
         s
         for s in JsonlLog(run / "iter-000" / "samples.jsonl", Sample)
@@ -256,8 +253,8 @@ def test_label_feedback_and_rounds_limit(tmp_path, code_data):
     assert "got:" not in debug[0].request.messages[-1].content
 
 
-def test_in_execution_debugging_through_the_loop(tmp_path, code_data):
-    run = run_loop(tmp_path, code_data, mode="in", trajectories="chain")
+def test_in_execution_debugging_through_the_loop(tmp_path, code_data, run_context):
+    run = run_loop(run_context, tmp_path, code_data, mode="in", trajectories="chain")
     debug = [
         s
         for s in JsonlLog(run / "iter-000" / "samples.jsonl", Sample)
@@ -276,11 +273,11 @@ def test_in_execution_debugging_through_the_loop(tmp_path, code_data):
     assert set(row) == {"prompt", "completion"} and len(row["prompt"]) == 3
 
 
-def test_settings_are_validated_with_their_key(tmp_path, code_data):
+def test_settings_are_validated_with_their_key(tmp_path, code_data, run_context):
     with pytest.raises(RecipeError, match=r"plugins\.settings\.selfdebug\.feedbak: unknown key"):
-        run_loop(tmp_path, code_data, feedbak="detail")
+        run_loop(run_context, tmp_path, code_data, feedbak="detail")
     with pytest.raises(RecipeError, match=r"plugins\.settings\.selfdebug\.mode"):
-        run_loop(tmp_path, code_data, mode="sideways")
+        run_loop(run_context, tmp_path, code_data, mode="sideways")
 
 
 @pytest.mark.slow
@@ -324,9 +321,9 @@ def test_real_model_through_reasonloop_eval(tmp_path, smollm2, cli, write_recipe
     assert {row["purpose"] for row in metrics["compute"]} >= {"eval", "tests"}
 
 
-def test_resume_mid_evaluation_repeats_no_request(tmp_path, code_data):
+def test_resume_mid_evaluation_repeats_no_request(tmp_path, code_data, run_context):
     """Cut the evaluation's samples after the first debugging round and resume."""
-    run = run_loop(tmp_path, code_data)
+    run = run_loop(run_context, tmp_path, code_data)
     path = run / "iter-000" / "eval_samples.jsonl"
     before = [json.loads(line) for line in path.read_text().splitlines()]
     metrics_before = json.loads((run / "iter-000" / "eval.json").read_text())
@@ -338,9 +335,10 @@ def test_resume_mid_evaluation_repeats_no_request(tmp_path, code_data):
     (run / "state.json").write_text(json.dumps(state))
 
     ScriptedModel.prompts = []
-    r = recipe_from_dict(recipe(tmp_path, code_data))
-    pm = make_plugin_manager(extra_plugins=[ScriptedPlugin()], load_entrypoints=False)
-    Loop(build_run_context(r, run, RunProgress(enabled=False), pm=pm)).run_all()
+    resumed = run_context(
+        recipe(tmp_path, code_data), extra_plugins=[ScriptedPlugin()], run_dir=run, start=False
+    )
+    Loop(resumed).run_all()  # a fresh instance: its caches are rebuilt from the samples
 
     after = [json.loads(line) for line in path.read_text().splitlines()]
     assert sorted(row["id"] for row in after) == sorted(row["id"] for row in before)
