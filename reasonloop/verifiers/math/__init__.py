@@ -24,8 +24,8 @@ from reasonloop.verifiers.math.equivalence import NumericCheck, values_equal
 from reasonloop.verifiers.math.extract import extract_answer
 from reasonloop.verifiers.math.normalize import clean_answer, text_key
 from reasonloop.verifiers.math.parse import parse_answer
+from reasonloop.verifiers.math.pool import SymbolicPool, SymbolicTimeout
 from reasonloop.verifiers.math.tree import LimitExceeded, Num
-from reasonloop.verifiers.math.worker import SymbolicPool, SymbolicTimeout
 
 __all__ = ["MathResult", "MathVerifier", "answers_match", "extract_answer"]
 

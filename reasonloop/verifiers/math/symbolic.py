@@ -3,7 +3,8 @@
 Sympy is reached only through its constructors (``Rational``, ``Symbol``,
 ``Add``, ``Pow``, ``sin``...), never through ``sympify`` or a parser, so no
 answer text is ever evaluated as code. ``simplify`` can still take unbounded
-time, which is why this module runs in :mod:`~reasonloop.verifiers.math.worker`'s subprocess.
+time, which is why this module runs only in the worker process
+(:mod:`~reasonloop.verifiers.math.worker`).
 """
 
 from __future__ import annotations

@@ -172,6 +172,24 @@ def test_time_bound_holds_in_another_process():
     assert elapsed < 5
 
 
+def test_worker_runs_as_a_module_without_loading_itself_twice():
+    # The package __init__ must not import the worker program, or runpy warns.
+    request = json.dumps({"gold": "x^2 - 1", "pred": "(x-1)(x+1)"}) + "\n"
+    out = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "reasonloop.verifiers.math.worker"],
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "RuntimeWarning" not in out.stderr
+    assert [json.loads(line) for line in out.stdout.splitlines()] == [
+        {"ready": True},
+        {"equal": True},
+    ]
+
+
 SAFETY_INPUTS = [
     "__import__('os').system('echo pwned')",
     "exec('1')",
