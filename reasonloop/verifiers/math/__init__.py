@@ -14,12 +14,14 @@ killed after ``timeout`` seconds. No answer text is ever evaluated as code.
 from __future__ import annotations
 
 import atexit
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from reasonloop.core.records import Verdict
+from reasonloop.errors import UsageError
 from reasonloop.verifiers.math.equivalence import NumericCheck, values_equal
 from reasonloop.verifiers.math.extract import extract_answer
 from reasonloop.verifiers.math.normalize import clean_answer, text_key
@@ -27,9 +29,13 @@ from reasonloop.verifiers.math.parse import parse_answer
 from reasonloop.verifiers.math.pool import SymbolicPool, SymbolicTimeout
 from reasonloop.verifiers.math.tree import LimitExceeded, Num
 
-__all__ = ["MathResult", "MathVerifier", "answers_match", "extract_answer"]
+__all__ = ["GOLD_FORMATS", "MathResult", "MathVerifier", "answers_match", "extract_answer"]
 
+#: How a gold answer may be given: a bare answer, a worked solution, or either (guessed).
+GOLD_FORMATS = ("auto", "answer", "solution")
 _NUMERIC = NumericCheck()
+# A gold that has any of these is a text holding its answer, not the bare answer.
+_SOLUTION_MARKS = re.compile(r"\\boxed|\\fbox|####|(?<!\\)\$|\\\(|\\\[|</think>")
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,23 @@ class MathVerifier:
     manager) to stop the worker processes of the symbolic check.
     """
 
-    def __init__(self, timeout: float = 1.0) -> None:
+    def __init__(self, timeout: float = 1.0, gold_format: str = "auto") -> None:
+        if gold_format not in GOLD_FORMATS:
+            raise UsageError(
+                f"gold_format {gold_format!r}: expected one of {', '.join(GOLD_FORMATS)}"
+            )
         self.timeout = timeout
+        self.gold_format = gold_format
         self._pool = SymbolicPool(timeout)
 
     def verify(self, text: str, gold: str) -> MathResult:
-        """Return the verdict on the final answer in ``text`` against ``gold``."""
+        """Return the verdict on the final answer in ``text`` against ``gold``.
+
+        ``gold`` is read as :attr:`gold_format` says: ``answer`` (the bare
+        answer, only cleaned), ``solution`` (a worked solution, whose answer is
+        found as in ``text``) or ``auto`` (a solution when it has a box, a
+        ``####`` line or math delimiters, otherwise a bare answer).
+        """
         return self._guarded(extract_answer, text, gold)
 
     def verify_many(self, pairs: Iterable[tuple[str, str]]) -> list[MathResult]:
@@ -75,10 +92,18 @@ class MathVerifier:
         answer = None
         try:
             answer = find(text)
-            return self._judge(answer or "", clean_answer(gold))
+            return self._judge(answer or "", self.gold_answer(gold))
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             return MathResult(Verdict.ERROR, answer, {"check": "error", "reason": reason})
+
+    def gold_answer(self, gold: str) -> str:
+        """Return the cleaned answer that ``gold`` states, read as :attr:`gold_format` says."""
+        if self.gold_format == "solution" or (
+            self.gold_format == "auto" and _SOLUTION_MARKS.search(gold)
+        ):
+            return extract_answer(gold) or clean_answer(gold)
+        return clean_answer(gold)
 
     def _judge(self, pred: str, ref: str) -> MathResult:
         if not pred:

@@ -24,11 +24,13 @@ from reasonloop.verifiers.math.numeric import (
     round_scaled,
     sample_point,
 )
+from reasonloop.verifiers.math.relations import relation_set
 from reasonloop.verifiers.math.tree import LimitExceeded
 
 __all__ = ["NumericCheck", "values_equal"]
 
 _EQUATION_OPS = frozenset(["=", "in"])
+_SETS = frozenset(["", "{"])
 _INVERSE = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
 _POINTS = 3
 #: Matching in any order compares every pair: beyond this many items it is refused.
@@ -138,6 +140,13 @@ def values_equal(gold: A.Node, pred: A.Node, check: NumericCheck) -> bool | None
 def _same(g: A.Node, p: A.Node, check: NumericCheck) -> bool | None:
     if g == p:
         return True
+    if isinstance(g, A.Rel) != isinstance(p, A.Rel):
+        # "0 < x < 1" is the interval (0, 1); "1 <= |z| <= 2" is [-2, -1] U [1, 2].
+        rel, other = (g, p) if isinstance(g, A.Rel) else (p, g)
+        if isinstance(other, (A.Seq, A.SetUnion)):
+            as_set = relation_set(rel)
+            if as_set is not None:
+                return _same(as_set, other, check) if rel is g else _same(g, as_set, check)
     if isinstance(g, A.Rel) or isinstance(p, A.Rel):
         if isinstance(g, A.Rel) and isinstance(p, A.Rel) and len(g.ops) == len(p.ops):
             steps = zip(g.ops, p.ops, range(len(g.ops)), strict=True)
@@ -163,6 +172,9 @@ def _same(g: A.Node, p: A.Node, check: NumericCheck) -> bool | None:
 
 
 def _sequences(g: A.Seq, p: A.Seq, check: NumericCheck) -> bool | None:
+    if g.opener in _SETS and p.opener in _SETS:
+        # A set or list of answers names each member once: a repeat adds nothing.
+        g, p = _distinct(g), _distinct(p)
     if len(g.items) != len(p.items):
         return False
     brackets = {g.opener, g.closer, p.opener, p.closer}
@@ -171,9 +183,14 @@ def _sequences(g: A.Seq, p: A.Seq, check: NumericCheck) -> bool | None:
         if (g.opener, g.closer) != (p.opener, p.closer):
             return False
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
-    if g.opener == "(" and p.opener == "(":
+    if g.opener == "(" or p.opener == "(":
+        # A tuple keeps its order, even against "1, 3" or "{1, 3}" written without brackets.
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
     return _match_unordered(g.items, p.items, check)
+
+
+def _distinct(seq: A.Seq) -> A.Seq:
+    return A.Seq(seq.opener, seq.closer, tuple(dict.fromkeys(seq.items)))
 
 
 def _match_unordered(gold: tuple, pred: tuple, check: NumericCheck) -> bool | None:
@@ -221,12 +238,22 @@ def _is_equation(node: A.Node) -> bool:
 
 
 def _is_assignment(node: A.Node) -> bool:
-    if not _is_equation(node):
-        return False
-    lhs = node.parts[0]
-    return isinstance(lhs, A.Sym) or (
-        isinstance(lhs, A.Mul) and all(isinstance(f, A.Sym) for f in lhs.factors)
-    )
+    return _is_equation(node) and _names_only(node.parts[0])
+
+
+def _names_only(node: A.Node) -> bool:
+    # "x", "AB", "(p, q)", "|AB|", "f(x)", "A:B", "\frac{NO}{BO}": a name, not a value.
+    if isinstance(node, A.Sym):
+        return True
+    if isinstance(node, A.Mul):
+        return all(_names_only(f) for f in node.factors)
+    if isinstance(node, A.Pow):
+        return _names_only(node.base) and node.exp == A.MINUS_ONE
+    if isinstance(node, A.Func) and node.name == "Abs":
+        return _names_only(node.args[0])
+    if isinstance(node, A.Seq) and node.opener == "(":
+        return all(_names_only(x) for x in node.items)
+    return False
 
 
 def _as_seq(node: A.Node) -> A.Seq:

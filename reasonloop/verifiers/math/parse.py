@@ -54,6 +54,13 @@ class _Parser(LatexCommands):
         while self.peek().kind == "op" and self.peek().text in _RELATIONS:
             ops.append(self.take().text)
             parts.append(self.union())
+        # "x = 1/3 \approx 0.33": what follows an approximation is not the answer,
+        # unless nothing came before it ("x \approx 11").
+        while self.accept("approx"):
+            value = self.union()
+            if not ops:
+                ops.append("=")
+                parts.append(value)
         return A.Rel(tuple(ops), tuple(parts)) if ops else parts[0]
 
     def union(self) -> Node:
@@ -97,7 +104,7 @@ class _Parser(LatexCommands):
             if tok.kind == "op" and tok.text == "*":
                 self.i += 1
                 left = A.mul(left, self.factor())
-            elif tok.kind == "op" and tok.text == "/":
+            elif tok.kind == "op" and tok.text in ("/", ":"):  # 7:32 is a ratio
                 self.i += 1
                 left = A.divide(left, self.factor())
             elif self.starts_atom(tok):
@@ -224,7 +231,7 @@ class _Parser(LatexCommands):
 
     def bracketed(self, opener: str) -> Node:
         items = [self.relation()]
-        while self.accept(","):
+        while self.accept(",") or self.accept(";"):  # (0;-2;6) is a triple
             items.append(self.relation())
         closer = self.take().text
         if closer not in _CLOSERS[opener]:
