@@ -118,13 +118,13 @@ class MathVerifier:
         if key is not None and key == text_key(ref):
             return result(Verdict.CORRECT, "text")
         try:
-            gold_tree = parse_answer(ref)
+            ref, gold_tree = _parse_chain(ref)
         except LimitExceeded as exc:
             return result(Verdict.TIMEOUT, "limits", reason=f"gold: {exc}")
         except ValueError:
             return result(Verdict.WRONG, "string", reason="gold is not math")
         try:
-            pred_tree = parse_answer(pred)
+            pred_math, pred_tree = _parse_chain(pred)
         except LimitExceeded as exc:
             return result(Verdict.TIMEOUT, "limits", reason=str(exc))
         except ValueError as exc:
@@ -137,7 +137,7 @@ class MathVerifier:
             exact = isinstance(gold_tree, Num) and isinstance(pred_tree, Num)
             return result(_verdict(equal), "exact" if exact else "numeric")
         try:
-            equal = self._pool.check(ref, pred)
+            equal = self._pool.check(ref, pred_math)
         except SymbolicTimeout:
             return result(Verdict.TIMEOUT, "symbolic", reason=f"over {self.timeout:g} s")
         except LimitExceeded as exc:
@@ -153,6 +153,20 @@ class MathVerifier:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _parse_chain(answer: str) -> tuple[str, Any]:
+    """Parse ``answer``; a chain "a = b = c" that does not parse is read as its last part."""
+    try:
+        return answer, parse_answer(answer)
+    except LimitExceeded:
+        raise
+    except ValueError:
+        parts = answer.split("=")
+        if len(parts) < 3 or "," in answer or ";" in answer:
+            raise
+        last = parts[-1].strip()
+        return last, parse_answer(last)
 
 
 def _verdict(equal: bool) -> Verdict:
