@@ -36,6 +36,7 @@ _LEAD_IN = re.compile(
 )
 _MARKUP = " \t*_:\"'`"
 _WORD = re.compile(r"[A-Za-z]{3,}")
+_LETTERS = re.compile(r"[A-Za-z]{2,}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
 _NUMBER = re.compile(
@@ -153,7 +154,7 @@ def _whole(text: str) -> str | None:
     if "$" in s or r"\(" in s or r"\[" in s:
         return None
     answer = clean_answer(s)
-    words = _WORD.findall(_COMMAND.sub("", answer))
+    words = _LETTERS.findall(_COMMAND.sub("", answer))
     if _parses(answer) and (not words or (len(words) == 1 and words[0] == answer.strip())):
         return s
     return None
