@@ -2,7 +2,9 @@
 
 Each case is ``(gold, completion, same)``: the gold is given the way datasets
 give it (often itself LaTeX or a whole solution), and both go through the
-same extraction (``gold_format="auto"``).
+same extraction (``gold_format="auto"``). ``benchmarks/bench_math_verifier.py``
+loads these classes to compare the verdicts with math-verify's, and prints
+:data:`DELIBERATE` where they differ on purpose.
 """
 
 from __future__ import annotations
@@ -10,18 +12,6 @@ from __future__ import annotations
 import pytest
 
 from reasonloop.verifiers.math import MathVerifier
-
-
-@pytest.fixture(scope="module")
-def verifier():
-    with MathVerifier() as v:
-        yield v
-
-
-def check(verifier: MathVerifier, gold: str, completion: str, same: bool) -> None:
-    result = verifier.verify(completion, gold)
-    assert result.correct is same, (result.verdict, result.extracted, result.evidence)
-
 
 LATEX_ONLY_AND_INTERVALS = [
     ("$(-1, 4]$", "$(-1, 4]$", True),
@@ -134,6 +124,45 @@ LAYOUT = [
         True,
     ),
     ("$9$", "\\boxed{8}, then the final answer is $9$. I hope it is correct.", True),
+    (
+        "$\\begin{pmatrix} 1 \\\\ -3 \\end{pmatrix}$",
+        "So\n$$\\boxed{\n\\begin{pmatrix}\n1 \\\\\n-3\n\\end{pmatrix}\n}$$",
+        True,
+    ),
+    (
+        "$\\begin{pmatrix} 1 \\\\ -3 \\end{pmatrix}$",
+        "So\n$$\\boxed{\n\\begin{pmatrix}\n-3 \\\\\n1\n\\end{pmatrix}\n}$$",
+        False,
+    ),
+    (
+        "$\\begin{bmatrix} 0 & 1 \\\\ 1 & 0 \\end{bmatrix}$",
+        "The matrix is\n\\[\n\\begin{pmatrix}\n0 & 1 \\\\\n1 & 0\n\\end{pmatrix}\n\\]",
+        True,
+    ),
+    (
+        "$20$",
+        "\\begin{align*}\na + b &= 20 \\\\\na - b &= 4\n\\end{align*}\nso $a + b = \\boxed{20}$.",
+        True,
+    ),
+    ("$-2$", "\\begin{align*}\n3y + 6 &= 0 \\\\\ny &= \\boxed{-2}\n\\end{align*}", True),
+    ("$-2$", "\\begin{align*}\n3y + 6 &= 0 \\\\\ny &= \\boxed{2}\n\\end{align*}", False),
+    (
+        "$\\frac{3}{4}$",
+        "<think>\nThree of four cases work.\n</think>\n\n"
+        "The probability is $\\boxed{\\frac{3}{4}}$.",
+        True,
+    ),
+    (
+        "$\\frac{3}{4}$",
+        "<think>\nThree of four cases work.\n</think>\n\nThe probability is $\\boxed{0.75}$.",
+        True,
+    ),
+    (
+        "$\\frac{3}{4}$",
+        "<think>\nThree of four cases work.\n</think>\n\n"
+        "The probability is $\\boxed{\\frac{4}{3}}$.",
+        False,
+    ),
 ]
 
 SOLUTION_GOLDS = [
@@ -158,8 +187,40 @@ CLASSES = {
 }
 
 
+#: Cases where math-verify's verdict is wrong, and why reasonloop's differs.
+DELIBERATE = {
+    ("$[2,5)$", "[2,5)"): "an interval written in plain text; math-verify reads intervals only"
+    " inside LaTeX delimiters and takes the number 5",
+    ("$-1,3$", "-1, 3"): "a list written in plain text; math-verify takes only its last number",
+    (
+        "\\begin{pmatrix} 2 & 1 \\\\ 0 & -4 \\end{pmatrix}",
+        "Thus\n\\[\n\\boxed{\n\\begin{pmatrix} 2 & 1 \\\\ 0 & -4 \\end{pmatrix}\n}.\n\\]",
+    ): "a gold matrix written without math delimiters; math-verify finds no answer in it",
+    (
+        "$57$",
+        "<think>Maybe \\boxed{56}? No, recount.</think> The count is \\boxed{57}.",
+    ): 'a draft box inside <think>, taken back ("No, recount"); math-verify joins both boxes',
+    (
+        "$57$",
+        "<think>It is \\boxed{57}, I think.</think> So the answer is 56.",
+    ): "the answer stated after the <think> section replaces the draft boxed inside it;"
+    " math-verify prefers any box",
+}
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    with MathVerifier() as v:
+        yield v
+
+
+def check(verifier: MathVerifier, gold: str, completion: str, same: bool) -> None:
+    result = verifier.verify(completion, gold)
+    assert result.correct is same, (result.verdict, result.extracted, result.evidence)
+
+
 def _cases(name: str) -> list:
-    return [pytest.param(*case, id=f"{i}") for i, case in enumerate(CLASSES[name])]
+    return [pytest.param(*case, id=str(i)) for i, case in enumerate(CLASSES[name])]
 
 
 @pytest.mark.parametrize(
@@ -196,3 +257,8 @@ def test_matrices_align_and_think_sections(verifier, gold, completion, same):
 @pytest.mark.parametrize(("gold", "completion", "same"), _cases("gold given as a solution"))
 def test_gold_given_as_a_solution(verifier, gold, completion, same):
     check(verifier, gold, completion, same)
+
+
+def test_every_deliberate_disagreement_is_a_listed_case():
+    listed = {(gold, completion) for cases in CLASSES.values() for gold, completion, _ in cases}
+    assert set(DELIBERATE) <= listed
