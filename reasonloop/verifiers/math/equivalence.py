@@ -140,13 +140,13 @@ def values_equal(gold: A.Node, pred: A.Node, check: NumericCheck) -> bool | None
 def _same(g: A.Node, p: A.Node, check: NumericCheck) -> bool | None:
     if g == p:
         return True
-    if isinstance(g, A.Rel) != isinstance(p, A.Rel):
+    if isinstance(g, A.Rel) and isinstance(p, (A.Seq, A.SetUnion)):
         # "0 < x < 1" is the interval (0, 1); "1 <= |z| <= 2" is [-2, -1] U [1, 2].
-        rel, other = (g, p) if isinstance(g, A.Rel) else (p, g)
-        if isinstance(other, (A.Seq, A.SetUnion)):
-            as_set = relation_set(rel)
-            if as_set is not None:
-                return _same(as_set, other, check) if rel is g else _same(g, as_set, check)
+        # Only a gold inequality is read as a set (math-verify's default): a predicted
+        # inequality against a gold interval stays a relation, and does not match.
+        as_set = relation_set(g)
+        if as_set is not None:
+            return _same(as_set, p, check)
     if isinstance(g, A.Rel) or isinstance(p, A.Rel):
         if isinstance(g, A.Rel) and isinstance(p, A.Rel) and len(g.ops) == len(p.ops):
             steps = zip(g.ops, p.ops, range(len(g.ops)), strict=True)

@@ -25,7 +25,7 @@ _AND_OR = re.compile(r"(?<=[\d})\]])\s*,?\s*\b(?:and|or)\b\s*(?=[-\d\\(\[])")
 # "6 \text{ and } 8", "(5, 8) \quad \text{or} \quad (8, 5)": alternatives, read as a list.
 _TEXT_AND_OR = re.compile(r"\s*,?\s*\\(?:text|textrm|mbox)\s*\{\s*(?:and|or)\s*\}\s*")
 # "14{,}916": a comma in braces is a thousands separator.
-_BRACED_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)")
+_BRACED_COMMA = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)")
 _SPACED_THOUSANDS = re.compile(r"^(-?\d{1,3})((?: \d{3})+)(\.\d+)?$")
 # "1000,99", "0,111", "2,74": a decimal comma, where it cannot be a thousands separator.
 _DECIMAL_COMMA = re.compile(r"^(\d+),(\d+)$")

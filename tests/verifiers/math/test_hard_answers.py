@@ -38,6 +38,8 @@ RELATIONS = [
     ("$t > 2$", "$-t < -2$", True),
     ("$-3 \\le y \\le 8$", "$y \\in [-3,8]$", True),
     ("$-3 \\le y \\le 8$", "$y \\in [-3,8)$", False),
+    # Only a gold inequality is read as an interval, as math-verify does by default.
+    ("$y \\in [-3,8]$", "$-3 \\le y \\le 8$", False),
     ("$-5 < b < 12$", "$(-5, 12)$", True),
     ("$2\\leq|w|\\leq 3$", "$w \\in [-3,-2] \\cup [2,3]$", True),
     ("$k > 4$", "$(4, \\infty)$", True),
@@ -58,6 +60,7 @@ NUMBERS = [
     ("6.15", "Total : 6,15 $ ok", True),
     ("22222222200", "is $\\boxed{22,\\! 222,\\! 222,\\! 200}$", True),
     ("$25813$", "so the answer is $\\boxed{25{,}813}$.", True),
+    ("$25813$", "The final answer is $25 {, }813$. I hope it is correct.", True),
     ("$48$ kilometers", "She rode $\\boxed{48\\textnormal{ km}}.$", True),
     ("$48$", "She rode $\\boxed{48\\text{ kilometers}}.$", True),
     ("$35\\%$", "a total loss of $\\boxed{35\\%}$.", True),
@@ -124,6 +127,25 @@ LAYOUT = [
         True,
     ),
     ("$9$", "\\boxed{8}, then the final answer is $9$. I hope it is correct.", True),
+    (
+        "$\\begin{pmatrix}4 & 4 \\\\ 4 & 4\\end{pmatrix}$",
+        "Adding: $\\begin{pmatrix}1 & 3 \\\\ 2 & 0\\end{pmatrix} + "
+        "\\begin{pmatrix}3 & 1 \\\\ 2 & 4\\end{pmatrix}$",
+        True,
+    ),
+    (
+        "$\\begin{pmatrix}2 & 0 \\\\ 0 & 2\\end{pmatrix}$",
+        "Squared: $\\begin{pmatrix}0 & 1 \\\\ 2 & 0\\end{pmatrix} "
+        "\\begin{pmatrix}0 & 1 \\\\ 2 & 0\\end{pmatrix}$",
+        True,
+    ),
+    (
+        "$\\begin{pmatrix}2 & 0 \\\\ 0 & 2\\end{pmatrix}$",
+        "Doubled: $2 \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}$",
+        True,
+    ),
+    # An inline \( ... \) formula does not run over lines.
+    ("$4$", "Answer \\( \n 4 \n \\)", False),
     (
         "$\\begin{pmatrix} 1 \\\\ -3 \\end{pmatrix}$",
         "So\n$$\\boxed{\n\\begin{pmatrix}\n1 \\\\\n-3\n\\end{pmatrix}\n}$$",
