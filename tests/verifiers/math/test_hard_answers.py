@@ -54,6 +54,7 @@ RELATIONS = [
 NUMBERS = [
     ("2000", "2 000", True),
     ("2000", "2 001", False),
+    ("$236000$", "Net: $500 000 - $264 000 = $236 000.", True),
     ("3000.25", "3000,25", True),
     ("0.375", "0,375", True),
     ("3.25", "3,25", True),
@@ -227,6 +228,9 @@ DELIBERATE = {
         "<think>It is \\boxed{57}, I think.</think> So the answer is 56.",
     ): "the answer stated after the <think> section replaces the draft boxed inside it;"
     " math-verify prefers any box",
+    ("$4$", "Answer \\( \n 4 \n \\)"): "an inline \\( \\) formula broken over lines is not"
+    " read, as math-verify's LaTeX extraction does not read it; only its plain-number fallback"
+    " finds the 4 inside",
 }
 
 
