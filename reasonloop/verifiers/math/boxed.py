@@ -20,6 +20,8 @@ _SEPARATOR = re.compile(r"\b(?:and|or)\b|[,;]")
 # Words that take back an earlier box instead of adding to it.
 _CORRECTION = re.compile(r"(?i)\b(?:then|actually|wait|instead|reflection|correct\w*|but|no)\b")
 _CLOSE = 10
+#: At most this many boxes are joined into one answer.
+MAX_BOXES = 100
 _NEAR = 70
 
 
@@ -42,11 +44,17 @@ def find_boxes(text: str) -> BoxedAnswer | None:
     contents: list[str] = []
     limit = end = len(text)
     start = -1
-    while True:
-        at = max(text.rfind(r"\boxed", 0, limit), text.rfind(r"\fbox", 0, limit))
+    boxed, fbox = text.rfind(r"\boxed"), text.rfind(r"\fbox")
+    while len(contents) < MAX_BOXES:
+        # Each search resumes where the last one stopped, so the scan stays linear.
+        if boxed >= limit:
+            boxed = text.rfind(r"\boxed", 0, limit)
+        if fbox >= limit:
+            fbox = text.rfind(r"\fbox", 0, limit)
+        at = max(boxed, fbox)
         if at < 0:
             break
-        pos = at + (6 if text.startswith(r"\boxed", at) else 5)
+        pos = at + (6 if at == boxed else 5)
         while pos < limit and text[pos] == " ":
             pos += 1
         if pos >= limit or text[pos] != "{":
