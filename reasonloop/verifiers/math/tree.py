@@ -220,6 +220,9 @@ def _matrix_product(a: Node, b: Node) -> Matrix:
     if not isinstance(b, Matrix):
         _require_scalar(b)
         return Matrix(tuple(tuple(mul(x, b) for x in row) for row in a.rows))
+    if not all(isinstance(x, Num) for m in (a, b) for row in m.rows for x in row):
+        # Products of symbolic entries grow without bound when chained: numbers only.
+        raise ValueError("product of matrices that are not all numbers")
     inner = len(a.rows[0])
     if inner != len(b.rows):
         raise ValueError("product of matrices whose shapes do not match")
