@@ -240,6 +240,9 @@ def test_answer_text_never_reaches_eval_or_sympify(code_traps, verifier):
         for gold in ("\\frac{\\sqrt{3}}{2}", "x^2 + 2x + 1", "5"):
             result = verifier.verify(f"The answer is \\boxed{{{answer}}}.", gold)
             assert result.verdict != Verdict.ERROR, result
+        # A gold given as a solution goes through the same extraction and parser.
+        result = verifier.verify("5", f"Hence $\\boxed{{{answer}}}$.")
+        assert result.verdict != Verdict.ERROR, result
     assert code_traps == []
 
 
