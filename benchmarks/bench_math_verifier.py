@@ -219,6 +219,9 @@ def report_hard(limit: int) -> tuple[int, int, float]:
             f"  (+{explained} where math-verify is wrong)"
         )
     agreed_all = sum(o == t for o, t in zip(ours, theirs, strict=True))
+    own = len(pairs) - len(classes["MATH-500 solution as gold"])
+    agreed_own = sum(o == t for o, t in zip(ours[:own], theirs[:own], strict=True))
+    print(f"  {'overall, written cases':40} {agreed_own:4}/{own:<4} {agreed_own / own:6.1%}")
     print(f"  {'overall':40} {agreed_all:4}/{len(pairs):<4} {agreed_all / len(pairs):6.1%}")
     for gold, text, o, why in exceptions:
         print(f"  exception: gold {gold[-40:]!r}, completion {text[-50:]!r}")

@@ -22,6 +22,66 @@ LATEX_ONLY_AND_INTERVALS = [
     ("$\\{-2\\} \\cup [1,5)$", "so $x \\in \\boxed{\\{-2\\} \\cup [1,5)}$.", True),
     ("$\\{-2\\} \\cup [1,5)$", "so $x \\in \\boxed{\\{-2\\} \\cup [1,5]}$.", False),
     ("$5$", "$-[1,5)$", False),
+    (
+        "$[0,1)$",
+        "$[0,1)$",
+        True,
+    ),
+    (
+        "$(-\\infty, -2) \\cup (3, \\infty)$",
+        "$(-\\infty,-2)\\cup(3,\\infty)$",
+        True,
+    ),
+    (
+        "$(-\\infty, -2) \\cup (3, \\infty)$",
+        "$(3,\\infty) \\cup (-\\infty,-2)$",
+        True,
+    ),
+    (
+        "$(-\\infty, -2) \\cup (3, \\infty)$",
+        "$(-\\infty,-2]\\cup(3,\\infty)$",
+        False,
+    ),
+    (
+        "$[-1, 1]$",
+        "$$[-1, 1]$$",
+        True,
+    ),
+    (
+        "$[-1, 1]$",
+        "\\[ [-1,1] \\]",
+        True,
+    ),
+    (
+        "$(0, \\frac{1}{2}]$",
+        "$\\left(0, \\frac12\\right]$",
+        True,
+    ),
+    (
+        "$(0, \\frac{1}{2}]$",
+        "$\\left(0, 0.5\\right]$",
+        True,
+    ),
+    (
+        "$\\{0\\} \\cup [2, \\infty)$",
+        "$x \\in \\{0\\} \\cup [2, \\infty)$",
+        True,
+    ),
+    (
+        "$[3, 7]$",
+        "$x \\in [3, 7]$",
+        True,
+    ),
+    (
+        "$[3, 7]$",
+        "$x \\in (3, 7]$",
+        False,
+    ),
+    (
+        "$\\left[ \\frac{1}{3}, 2 \\right)$",
+        "$[1/3, 2)$",
+        True,
+    ),
 ]
 
 RELATIONS = [
@@ -185,6 +245,54 @@ LAYOUT = [
         "<think>\nThree of four cases work.\n</think>\n\n"
         "The probability is $\\boxed{\\frac{4}{3}}$.",
         False,
+    ),
+    (
+        "$\\begin{pmatrix} 3 \\\\ -1 \\\\ 2 \\end{pmatrix}$",
+        "$\\boxed{\\begin{pmatrix} 3 \\\\ -1 \\\\ 2 \\end{pmatrix}}$",
+        True,
+    ),
+    (
+        "$\\begin{pmatrix} 3 \\\\ -1 \\\\ 2 \\end{pmatrix}$",
+        "\\[\n\\boxed{\\begin{pmatrix}\n 3 \\\\\n -1 \\\\\n 2\n\\end{pmatrix}}\n\\]",
+        True,
+    ),
+    (
+        "$\\begin{pmatrix} 3 \\\\ -1 \\\\ 2 \\end{pmatrix}$",
+        "\\[\n\\boxed{\\begin{pmatrix}\n 3 \\\\\n 1 \\\\\n 2\n\\end{pmatrix}}\n\\]",
+        False,
+    ),
+    (
+        "$\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$",
+        "$\\boxed{\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}}$",
+        True,
+    ),
+    (
+        "$7$",
+        "\\begin{align*}\n2x + 1 &= 15 \\\\\nx &= \\boxed{7}\n\\end{align*}",
+        True,
+    ),
+    (
+        "$\\frac{5}{2}$",
+        "\\begin{align*}\n2y &= 5\\\\\ny &= \\frac{5}{2}\n\\end{align*}\n"
+        "The answer is $\\boxed{\\frac{5}{2}}$.",
+        True,
+    ),
+    (
+        "$42$",
+        "<think>\nLet me compute 6*7. That's 42.\n</think>\n\n"
+        "**Final Answer**\n\\[\n\\boxed{42}\n\\]",
+        True,
+    ),
+    (
+        "$42$",
+        "<think>\nLet me compute 6*7. That's 42.\n</think>\n\n"
+        "**Final Answer**\n\\[\n\\boxed{43}\n\\]",
+        False,
+    ),
+    (
+        "$42$",
+        "<think>\nokay\n</think>\nThe product is $\\boxed{42}$.",
+        True,
     ),
 ]
 
