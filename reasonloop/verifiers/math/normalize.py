@@ -17,8 +17,9 @@ _FRACTIONS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\^\s*\{?\\degree\s*\}?|\\degree")
 # "10,\!080" is a thousands separator: a negative thin space joins, other spacing separates.
 _JOIN = re.compile(r"\\!\s*")
-# "\quadx_2" (no space after \quad) is still spacing before x.
-_SPACING = re.compile(r"\\[,;:](?![a-zA-Z])|~|\\q?quad|\\displaystyle(?![a-zA-Z])")
+# "\quadx_2" (no space after \quad) is still spacing before x; "\ " is a space,
+# but not the second backslash of a row break "\\ ".
+_SPACING = re.compile(r"\\[,;:](?![a-zA-Z])|~|\\q?quad|\\displaystyle(?![a-zA-Z])|(?<!\\)\\ ")
 _CURRENCY = re.compile(r"\\\$|\$(?=\s*-?\s*[\d.])|[€£¥₹]|\bUSD\b|\bRs\.?(?=\s*\d)")
 _PERCENT_WORD = re.compile(r"\s*\b(?:percent(?:age)?|pct)\b|\\text\{\s*%\s*\}")
 _AND_OR = re.compile(r"(?<=[\d})\]])\s*,?\s*\b(?:and|or)\b\s*(?=[-\d\\(\[])")

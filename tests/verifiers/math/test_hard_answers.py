@@ -124,6 +124,7 @@ NUMBERS = [
     ("$25813$", "The final answer is $25 {, }813$. I hope it is correct.", True),
     ("$48$ kilometers", "She rode $\\boxed{48\\textnormal{ km}}.$", True),
     ("$48$", "She rode $\\boxed{48\\text{ kilometers}}.$", True),
+    ("$9$", "\\boxed{9\\ \\text{cm}^2}", True),
     ("$35\\%$", "a total loss of $\\boxed{35\\%}$.", True),
     ("$35\\%$", "a total loss of $\\boxed{36\\%}$.", False),
     ("$\\text{B}$", "$B$", True),
