@@ -24,7 +24,7 @@ from reasonloop.verifiers.math.numeric import (
     round_scaled,
     sample_point,
 )
-from reasonloop.verifiers.math.relations import relation_set
+from reasonloop.verifiers.math.relations import relation_set, union_normal_form
 from reasonloop.verifiers.math.tree import LimitExceeded
 
 __all__ = ["NumericCheck", "values_equal"]
@@ -163,9 +163,12 @@ def _same(g: A.Node, p: A.Node, check: NumericCheck) -> bool | None:
         pairs = zip(_flat(g), _flat(p), strict=True)
         return _all(_same(x, y, check) for x, y in pairs)
     if isinstance(g, A.SetUnion) or isinstance(p, A.SetUnion):
+        g, p = _union_normal(g), _union_normal(p)
         if isinstance(g, A.SetUnion) and isinstance(p, A.SetUnion):
             return _match_unordered(g.items, p.items, check)
-        return False
+        if isinstance(g, A.SetUnion) or isinstance(p, A.SetUnion):
+            return False
+        return _same(g, p, check)
     if isinstance(g, A.Seq) or isinstance(p, A.Seq):
         return _sequences(_as_seq(g), _as_seq(p), check)
     return check.equal(g, p)
@@ -187,6 +190,10 @@ def _sequences(g: A.Seq, p: A.Seq, check: NumericCheck) -> bool | None:
         # A tuple keeps its order, even against "1, 3" or "{1, 3}" written without brackets.
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
     return _match_unordered(g.items, p.items, check)
+
+
+def _union_normal(node: A.Node) -> A.Node:
+    return union_normal_form(node) if isinstance(node, A.SetUnion) else node
 
 
 def _distinct(seq: A.Seq) -> A.Seq:
