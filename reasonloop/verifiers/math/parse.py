@@ -44,9 +44,19 @@ class _Parser(LatexCommands):
     """The expression grammar, loosest binding first: lists, relations, sums, products."""
 
     def sequence(self) -> Node:
-        items = [self.relation()]
-        while self.accept(",") or self.accept(";"):
-            items.append(self.relation())
+        groups: list[list[Node]] = [[self.relation()]]
+        while True:
+            if self.accept(";"):
+                groups.append([self.relation()])
+            elif self.accept(","):
+                groups[-1].append(self.relation())
+            else:
+                break
+        if len(groups) > 1 and any(len(g) > 1 for g in groups):
+            # "p=5, q=2; p=7, q=2": semicolons part the solutions, commas their values.
+            items = [g[0] if len(g) == 1 else A.Seq("(", ")", tuple(g)) for g in groups]
+        else:
+            items = [x for g in groups for x in g]
         return items[0] if len(items) == 1 else A.Seq("", "", _flatten(items))
 
     def relation(self) -> Node:
