@@ -42,6 +42,9 @@ def to_sympy(node: A.Node) -> sympy.Basic:
         return sympy.Mul(*(to_sympy(f) for f in node.factors))
     if kind is A.Pow:
         return _power(to_sympy(node.base), to_sympy(node.exp))
+    if kind is A.Func and node.name == "Sum":
+        term, variable, low, high = (to_sympy(a) for a in node.args)
+        return sympy.Sum(term, (variable, low, high))
     if kind is A.Func:
         return _function(node.name, [to_sympy(a) for a in node.args])
     raise ValueError(f"{kind.__name__} is not a scalar")

@@ -90,6 +90,11 @@ EQUAL = {
         ),
         ("\\begin{pmatrix} x & 2x \\end{pmatrix}", "x \\begin{pmatrix} 1 & 2 \\end{pmatrix}"),
     ],
+    "sums": [
+        ("55", "\\sum_{k=1}^{10} k"),
+        ("\\sum_{k=1}^{4} k^2", "30"),
+        ("\\frac{n(n+1)}{2}", "\\sum_{i=1}^{n} i"),
+    ],
     "text answers": [
         ("\\text{Monday}", "monday"),
         ("\\text{Evelyn}", "Evelyn"),
@@ -132,6 +137,7 @@ DIFFERENT = [
     ("-\\infty", "\\infty"),
     ("3", "three"),
     ("1", "\\frac{6}{0}"),
+    ("56", "\\sum_{k=1}^{10} k"),
 ]
 
 

@@ -109,6 +109,8 @@ RELATIONS = [
     ("$|PQ|=3$", "$$3$$", True),
     ("$g(x)=7$", "$7$", True),
     ("$3 = \\qqq = y = 4$", "$4$", True),
+    ("$G_n = \\sum_{j=0}^{n} G_j G_{n-j}$", "$G_n = \\sum_{j=0}^{n} G_{n-j} G_j$", True),
+    ("$G_n = \\sum_{j=0}^{n} G_j G_{n-j}$", "$G_n = \\sum_{j=1}^{n} G_j G_{n-j}$", False),
 ]
 
 NUMBERS = [

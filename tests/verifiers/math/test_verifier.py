@@ -50,6 +50,15 @@ ADVERSARIAL = {
     "symbolic tower": "\\boxed{x^{x^{x^{x^{x}}}}}",
     "slow simplify": f"\\boxed{{{SLOW_PRED}}}",
     "dollar signs": "$" * 100_000,
+    "nested sums": "\\boxed{\\sum_{i=1}^{100}\\sum_{j=1}^{100}\\sum_{k=1}^{100} ijk}",
+    "many long sums": "\\boxed{"
+    + "+".join(["\\sum_{k=1}^{100} (" + "+".join(["k^2"] * 20) + ")"] * 8)
+    + "}",
+    "huge sum": "\\boxed{\\sum_{k=1}^{10^{100}} k!}",
+    "many boxes": "\\boxed{1}, " * 50_000,
+    "matrix products": "\\boxed{"
+    + ("\\begin{pmatrix}" + "\\\\".join(["&".join(["9"] * 10)] * 10) + "\\end{pmatrix}") * 4
+    + "}",
 }
 BOUNDED = {Verdict.TIMEOUT, Verdict.WRONG, Verdict.UNPARSABLE}
 
