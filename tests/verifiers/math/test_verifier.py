@@ -149,12 +149,18 @@ def test_time_bound_holds_outside_the_main_thread():
         result = v.verify(f"\\boxed{{{SLOW_PRED}}}", SLOW_GOLD)
         results.append((result, time.perf_counter() - start))
 
-    with MathVerifier(timeout=0.5) as v:
-        threads = [threading.Thread(target=work, args=(v,)) for _ in range(3)]
+    def run_in_threads(target, v: MathVerifier) -> None:
+        threads = [threading.Thread(target=target, args=(v,)) for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=60)
+            t.join(timeout=120)
+
+    with MathVerifier(timeout=0.5) as v:
+        # Start one worker per thread first: starting a worker is not charged to a pair,
+        # and on a busy machine importing sympy three times over takes seconds.
+        run_in_threads(lambda v: v.verify(f"\\boxed{{{SYMBOLIC_PRED}}}", SYMBOLIC_GOLD), v)
+        run_in_threads(work, v)
     assert len(results) == 3
     for result, elapsed in results:
         assert result.verdict == Verdict.TIMEOUT
