@@ -26,7 +26,7 @@ _ANCHOR = re.compile(r"(?i)\b(?:final\s+answer|answer)\b")
 _FINAL = re.compile(r"(?i)\bfinal\s+answer\b")
 _THINK_END = "</think>"
 # "\\frac" written with its backslash doubled (text escaped once more than it should be).
-_DOUBLED = re.compile(r"\\\\(?=[a-zA-Z])")
+_DOUBLED = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z])")
 _CONNECTOR = re.compile(r"\s*(?:,?\s*(?:and|or)\b|,)\s*")
 #: Longer texts are never taken whole as one answer.
 WHOLE = 1000
@@ -188,12 +188,13 @@ def _last_value(text: str) -> str | None:
     number = latex = None
     for number in _NUMBER.finditer(text):  # noqa: B007 - the last one is wanted
         pass
-    for candidate in _LATEX.finditer(text):
+    for candidate in reversed(list(_LATEX.finditer(text))):
         body = _body(candidate)
         # "$5 and $6" pairs currency signs: a formula is written tight to its "$" signs.
         tight = candidate.group("d") is None or body == body.strip()
         if "\\" in body or "=" in body or "^" in body or (tight and _parses(clean_answer(body))):
             latex = candidate
+            break
     if latex is not None and (number is None or latex.end() >= number.end()):
         return _run_ending_at(text, latex)
     return number.group() if number is not None else None
