@@ -151,7 +151,8 @@ def run_reasonloop(pairs: list[Pair]) -> tuple[list[bool], float, dict[str, int]
     from reasonloop.verifiers.math import MathVerifier
 
     with MathVerifier() as verifier:
-        verifier.verify("x = \\sqrt{2}", "\\sqrt{2}")  # one-time costs are not per pair
+        # One-time costs are not per pair: the symbolic worker starts here.
+        verifier.verify("\\boxed{\\sin(x 10^{40})}", "\\sin(10^{40}x)")
         start = time.perf_counter()
         results = [verifier.verify(text, gold) for text, gold, _, _ in pairs]
         elapsed = time.perf_counter() - start
