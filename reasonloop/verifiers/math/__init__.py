@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from reasonloop.core.records import Verdict
@@ -99,11 +100,7 @@ class MathVerifier:
 
     def gold_answer(self, gold: str) -> str:
         """Return the cleaned answer that ``gold`` states, read as :attr:`gold_format` says."""
-        if self.gold_format == "solution" or (
-            self.gold_format == "auto" and _SOLUTION_MARKS.search(gold)
-        ):
-            return extract_answer(gold) or clean_answer(gold)
-        return clean_answer(gold)
+        return _gold_answer(gold, self.gold_format)
 
     def _judge(self, pred: str, ref: str) -> MathResult:
         if not pred:
@@ -153,6 +150,13 @@ class MathVerifier:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@lru_cache(maxsize=4096)  # one gold is judged against every sample of its problem
+def _gold_answer(gold: str, gold_format: str) -> str:
+    if gold_format == "solution" or (gold_format == "auto" and _SOLUTION_MARKS.search(gold)):
+        return extract_answer(gold) or clean_answer(gold)
+    return clean_answer(gold)
 
 
 def _parse_chain(answer: str) -> tuple[str, Any]:
