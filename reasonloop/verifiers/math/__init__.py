@@ -37,6 +37,8 @@ GOLD_FORMATS = ("auto", "answer", "solution")
 _NUMERIC = NumericCheck()
 # A gold that has any of these is a text holding its answer, not the bare answer.
 _SOLUTION_MARKS = re.compile(r"\\boxed|\\fbox|####|(?<!\\)\$|\\\(|\\\[|</think>")
+_TEXT_OR_COMMAND = re.compile(r"\\[a-zA-Z]+\s*\{[^{}]*\}|\\[a-zA-Z]+")
+_PLAIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ class MathVerifier:
         ``gold`` is read as :attr:`gold_format` says: ``answer`` (the bare
         answer, only cleaned), ``solution`` (a worked solution, whose answer is
         found as in ``text``) or ``auto`` (a solution when it has a box, a
-        ``####`` line or math delimiters, otherwise a bare answer).
+        ``####`` line or math delimiters, or is a sentence rather than math;
+        otherwise a bare answer).
         """
         return self._guarded(extract_answer, text, gold)
 
@@ -154,9 +157,24 @@ class MathVerifier:
 
 @lru_cache(maxsize=4096)  # one gold is judged against every sample of its problem
 def _gold_answer(gold: str, gold_format: str) -> str:
-    if gold_format == "solution" or (gold_format == "auto" and _SOLUTION_MARKS.search(gold)):
-        return extract_answer(gold) or clean_answer(gold)
-    return clean_answer(gold)
+    bare = clean_answer(gold)
+    if gold_format == "answer":
+        return bare
+    if gold_format == "auto" and not _SOLUTION_MARKS.search(gold) and _is_math(bare):
+        return bare
+    # A solution, or (auto) a sentence that is not an answer itself: find its answer.
+    return extract_answer(gold) or bare
+
+
+def _is_math(answer: str) -> bool:
+    # Letters parse as products of variables, but two plain words make a sentence.
+    if len(_PLAIN_WORD.findall(_TEXT_OR_COMMAND.sub(" ", answer))) >= 2:
+        return False
+    try:
+        parse_answer(answer)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_chain(answer: str) -> tuple[str, Any]:

@@ -186,8 +186,9 @@ def _sequences(g: A.Seq, p: A.Seq, check: NumericCheck) -> bool | None:
         if (g.opener, g.closer) != (p.opener, p.closer):
             return False
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
-    if g.opener == "(" or p.opener == "(":
-        # A tuple keeps its order, even against "1, 3" or "{1, 3}" written without brackets.
+    if g.opener == "(":
+        # A gold tuple keeps its order, even against "1, 3" or "{1, 3}" (as math-verify);
+        # a gold set or list is matched in any order, even by a tuple.
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
     return _match_unordered(g.items, p.items, check)
 

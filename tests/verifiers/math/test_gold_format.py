@@ -35,6 +35,16 @@ def test_a_bare_gold_is_never_extracted_from(verifiers):
     assert verifiers["auto"].gold_answer("\\$32,\\!348") == "32348"
 
 
+def test_auto_reads_a_plain_sentence_gold_as_a_solution(verifiers):
+    gold = "so the total is not 12, it is 2,450.5 dollars"
+    assert verifiers["auto"].verify("\\boxed{2450.5}", gold).correct
+    # Plain words that are the answer itself stay a bare answer.
+    assert verifiers["auto"].gold_answer("Monday, Tuesday") == "Monday, Tuesday"
+    assert verifiers["auto"].gold_answer("\\text{The midpoints form a hexagon}") == (
+        "\\text{The midpoints form a hexagon}"
+    )
+
+
 def test_a_solution_without_any_marker_still_yields_its_last_value(verifiers):
     assert verifiers["solution"].gold_answer("She has 3 apples, then 4 more: 7 in all.") == "7"
 

@@ -167,6 +167,8 @@ SETS = [
     ("$[0,3] \\cup [3,5]$", "$[0,5]$", True),
     ("$(0,3) \\cup (3,5)$", "$(0,5)$", False),
     ("$(5,2)$", "${2,5}$", False),
+    # A gold set is matched in any order, even by a tuple; a gold tuple only in order.
+    ("${2,5}$", "$(5,2)$", True),
     ("$z=3,\\ q = \\frac{11}{4}$", "$\\boxed{3, \\frac{11}{4}}$", True),
     (
         "$x_{1}=\\frac{1}{3}+\\frac{\\sqrt{7}}{3},\\quadx_{2}=\\frac{1}{3}-\\frac{\\sqrt{7}}{3}$",
