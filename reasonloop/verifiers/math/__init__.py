@@ -157,13 +157,14 @@ class MathVerifier:
 
 @lru_cache(maxsize=4096)  # one gold is judged against every sample of its problem
 def _gold_answer(gold: str, gold_format: str) -> str:
-    bare = clean_answer(gold)
     if gold_format == "answer":
-        return bare
-    if gold_format == "auto" and not _SOLUTION_MARKS.search(gold) and _is_math(bare):
-        return bare
+        return clean_answer(gold)
+    if gold_format == "auto" and not _SOLUTION_MARKS.search(gold):
+        bare = clean_answer(gold)
+        if _is_math(bare):
+            return bare
     # A solution, or (auto) a sentence that is not an answer itself: find its answer.
-    return extract_answer(gold) or bare
+    return extract_answer(gold) or clean_answer(gold)
 
 
 def _is_math(answer: str) -> bool:
