@@ -1,8 +1,14 @@
 """Compare reasonloop's math verifier with math-verify: same verdicts, and how much faster.
 
-Builds model-style completions (correct ones, some in an equivalent form, and
-wrong ones) for every gold answer of GSM8K (test) and MATH-500, judges each
-pair with both verifiers in one run, and prints the agreement and throughput.
+Two mixes, judged by both verifiers in one run, each with its agreement and
+throughput ratio:
+
+- hard answers: the classes of ``tests/verifiers/math/test_hard_answers.py``
+  (LaTeX-only completions, relations, number formats, sets and several boxes,
+  layout, solution golds), plus MATH-500 worked solutions given as the gold;
+  agreement is printed per class and overall;
+- GSM8K (test) and MATH-500: model-style completions (correct ones, some in an
+  equivalent form, and wrong ones) for every gold answer, reported per dataset.
 
     .venv/bin/python benchmarks/bench_math_verifier.py [--limit N]
 
@@ -13,6 +19,7 @@ with the reason, instead of the verifier copying the mistake.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -20,7 +27,9 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+HARD_CASES = REPO / "tests" / "verifiers" / "math" / "test_hard_answers.py"
 
 Pair = tuple[str, str, bool, str]  # completion, gold, constructed as correct, form
 
@@ -120,12 +129,20 @@ def build_pairs(golds: list[tuple[str, str, str]]) -> list[Pair]:
     return pairs
 
 
-def run_math_verify(pairs: list[Pair]) -> tuple[list[bool], float]:
-    """Return math-verify's verdicts and the seconds it took (gold parsed as its docs show)."""
-    from math_verify import parse, verify
+def run_math_verify(pairs: list[Pair], symmetric: bool = False) -> tuple[list[bool], float]:
+    """Return math-verify's verdicts and the seconds it took.
 
+    A bare gold is parsed as its docs show (``$gold$``); with ``symmetric`` the
+    gold is parsed like the completion, as math-verify's own regression tests do.
+    """
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    config = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
     start = time.perf_counter()
-    verdicts = [bool(verify(parse(f"${gold}$"), parse(text))) for text, gold, _, _ in pairs]
+    if symmetric:
+        verdicts = [bool(verify(parse(g, config), parse(t, config))) for t, g, _, _ in pairs]
+    else:
+        verdicts = [bool(verify(parse(f"${g}$"), parse(t))) for t, g, _, _ in pairs]
     return verdicts, time.perf_counter() - start
 
 
@@ -134,7 +151,8 @@ def run_reasonloop(pairs: list[Pair]) -> tuple[list[bool], float, dict[str, int]
     from reasonloop.verifiers.math import MathVerifier
 
     with MathVerifier() as verifier:
-        verifier.verify("x = \\sqrt{2}", "\\sqrt{2}")  # one-time costs are not per pair
+        # One-time costs are not per pair: the symbolic worker starts here.
+        verifier.verify("\\boxed{\\sin(x 10^{40})}", "\\sin(10^{40}x)")
         start = time.perf_counter()
         results = [verifier.verify(text, gold) for text, gold, _, _ in pairs]
         elapsed = time.perf_counter() - start
@@ -143,6 +161,84 @@ def run_reasonloop(pairs: list[Pair]) -> tuple[list[bool], float, dict[str, int]
         key = f"{r.verdict.value}/{r.evidence.get('check')}"
         checks[key] = checks.get(key, 0) + 1
     return [r.correct for r in results], elapsed, checks
+
+
+def load_hard_cases() -> tuple[dict[str, list[Pair]], dict[tuple[str, str], str]]:
+    """Return the hard-answer pairs by class, and the reasons for deliberate disagreements."""
+    spec = importlib.util.spec_from_file_location("hard_answers", HARD_CASES)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = {
+        name: [(text, gold, same, name) for gold, text, same in cases]
+        for name, cases in module.CLASSES.items()
+    }
+    return classes, module.DELIBERATE
+
+
+def solution_gold_pairs(limit: int) -> list[Pair]:
+    """Return MATH-500 pairs whose gold is the worked solution (its answer boxed inside)."""
+    pairs: list[Pair] = []
+    with (DATA / "math500" / "test.jsonl").open() as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows[:limit] if limit else rows:
+        solution, answer = row["solution"], row["answer"]
+        form = "MATH-500 solution as gold"
+        pairs.append((f"So the answer is $\\boxed{{{answer}}}$.", solution, True, form))
+        wrong = perturbed(answer)
+        if wrong != answer:
+            pairs.append((f"So the answer is $\\boxed{{{wrong}}}$.", solution, False, form))
+    return pairs
+
+
+def report_hard(limit: int) -> tuple[str, float]:
+    """Print agreement per class on the hard answers; return its summary and speed ratio."""
+    classes, deliberate = load_hard_cases()
+    classes["MATH-500 solution as gold"] = solution_gold_pairs(limit)
+    pairs = [pair for cases in classes.values() for pair in cases]
+    theirs, their_time = run_math_verify(pairs, symmetric=True)
+    ours, our_time, _ = run_reasonloop(pairs)
+    print(f"hard answers: {len(pairs)} pairs in {len(classes)} classes")
+    verdicts = dict(zip(range(len(pairs)), zip(ours, theirs, strict=True), strict=True))
+    i = 0
+    exceptions, unexplained = [], []
+    for name, cases in classes.items():
+        agreed = explained = 0
+        for text, gold, label, _ in cases:
+            o, t = verdicts[i]
+            i += 1
+            if o == t:
+                agreed += 1
+            elif (gold, text) in deliberate and o == label:
+                explained += 1
+                exceptions.append((gold, text, o, deliberate[(gold, text)]))
+            else:
+                unexplained.append((name, gold, text, o))
+        share = agreed / len(cases)
+        print(
+            f"  {name:40} {agreed:4}/{len(cases):<4} {share:6.1%}"
+            f"  (+{explained} where math-verify is wrong)"
+        )
+    agreed_all = sum(o == t for o, t in zip(ours, theirs, strict=True))
+    own = len(pairs) - len(classes["MATH-500 solution as gold"])
+    agreed_own = sum(o == t for o, t in zip(ours[:own], theirs[:own], strict=True))
+    print(f"  {'overall, written cases':40} {agreed_own:4}/{own:<4} {agreed_own / own:6.1%}")
+    print(f"  {'overall':40} {agreed_all:4}/{len(pairs):<4} {agreed_all / len(pairs):6.1%}")
+    for gold, text, o, why in exceptions:
+        print(f"  exception: gold {gold[-40:]!r}, completion {text[-50:]!r}")
+        print(f"    reasonloop says {'correct' if o else 'wrong'}: {why}")
+    for name, gold, text, o in unexplained:
+        print(f"  DIFFERS [{name}] gold={gold[-60:]!r} text={text[-60:]!r} ours={o}")
+    ratio = (len(pairs) / our_time) / (len(pairs) / their_time)
+    print(
+        f"  throughput: math-verify {len(pairs) / their_time:,.0f} pairs/s,"
+        f" reasonloop {len(pairs) / our_time:,.0f} pairs/s; ratio {ratio:.1f}x"
+    )
+    summary = (
+        f"written cases {agreed_own}/{own} ({agreed_own / own:.1%}),"
+        f" with MATH-500 solution golds {agreed_all}/{len(pairs)} ({agreed_all / len(pairs):.1%})"
+    )
+    return summary, ratio
 
 
 # Forms the verifier must accept and math-verify gets wrong, each with the reason.
@@ -223,6 +319,40 @@ def time_adversarial() -> None:
             print(f"  {name:20} {elapsed:6.3f} s  {result.verdict.value} ({check})")
 
 
+def report_mix(source: str, pairs: list[Pair]) -> tuple[int, float]:
+    """Print agreement and throughput on one dataset's pairs; return (unexplained, ratio)."""
+    theirs, their_time = run_math_verify(pairs)
+    ours, our_time, checks = run_reasonloop(pairs)
+    differ = [(p, o, t) for p, o, t in zip(pairs, ours, theirs, strict=True) if o != t]
+    explained = [(p, o, explain(p, o)) for p, o, _ in differ]
+    unexplained = [(p, o) for p, o, why in explained if why is None]
+    agreed = len(pairs) - len(differ)
+    print(f"{source}: {len(pairs)} pairs")
+    print(f"  agreement: {agreed}/{len(pairs)} ({agreed / len(pairs):.1%}); {len(differ)} differ")
+    print(f"    explained (math-verify wrong): {len(differ) - len(unexplained)}")
+    print(f"    unexplained: {len(unexplained)}")
+    shown: set[str] = set()
+    for (text, gold, _, _form), o, why in explained:
+        if why is not None and why not in shown:  # each reason once, with one example
+            shown.add(why)
+            count = sum(1 for _, _, w in explained if w == why)
+            print(f"  exception ({count}x): gold {gold!r}, completion ...{text[-45:]!r}")
+            print(f"    reasonloop says {'correct' if o else 'wrong'}: {why}")
+    for (text, gold, _, form), o in unexplained[:15]:
+        print(f"  DIFFERS [{form}] gold={gold!r} text={text[-70:]!r} ours={o}")
+    for name, verdicts in (("math-verify", theirs), ("reasonloop", ours)):
+        right = sum(v == p[2] for v, p in zip(verdicts, pairs, strict=True))
+        print(f"  {name:12} matches the constructed label on {right}/{len(pairs)} pairs")
+    print(f"  reasonloop checks: {dict(sorted(checks.items()))}")
+    their_rate, our_rate = len(pairs) / their_time, len(pairs) / our_time
+    ratio = our_rate / their_rate
+    print(
+        f"  throughput: math-verify {their_rate:,.0f} pairs/s ({their_time:.2f} s),"
+        f" reasonloop {our_rate:,.0f} pairs/s ({our_time:.2f} s); ratio {ratio:.1f}x"
+    )
+    return len(unexplained), ratio
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--limit", type=int, default=0, help="use only the first N gold answers")
@@ -230,38 +360,23 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.exists():
         print(f"skipped: reference data not found at {DATA}")
         return 0
+    hard_summary, hard_ratio = report_hard(opts.limit // 2)
     golds = load_golds()
     if opts.limit:
         golds = golds[: opts.limit // 2] + golds[-opts.limit // 2 :]
-    pairs = build_pairs(golds) + probe_pairs()
+    sources = {
+        "GSM8K": build_pairs([g for g in golds if g[0] == "gsm8k"]) + probe_pairs(),
+        "MATH-500": build_pairs([g for g in golds if g[0] == "math500"]),
+    }
+    unexplained = 0
+    ratios = {}
+    for name, mix in sources.items():
+        missing, ratios[name] = report_mix(name, mix)
+        unexplained += missing
     print(
-        f"pairs: {len(pairs)} from {len(golds)} gold answers (GSM8K test + MATH-500)"
-        f" and {len(PROBES)} probes"
+        f"summary: hard answers {hard_summary} at {hard_ratio:.1f}x;"
+        + "".join(f" {name} {ratio:.1f}x;" for name, ratio in ratios.items())
     )
-
-    theirs, their_time = run_math_verify(pairs)
-    ours, our_time, checks = run_reasonloop(pairs)
-
-    differ = [(p, o, t) for p, o, t in zip(pairs, ours, theirs, strict=True) if o != t]
-    explained = [(p, o, explain(p, o)) for p, o, _ in differ]
-    unexplained = [(p, o) for p, o, why in explained if why is None]
-    print(f"agreement: {len(pairs) - len(differ)}/{len(pairs)} same verdict; {len(differ)} differ")
-    print(f"  explained (math-verify wrong): {len(differ) - len(unexplained)}")
-    print(f"  unexplained: {len(unexplained)}")
-    for (text, gold, _, _), o, why in explained:
-        if why is not None:
-            print(f"  exception: gold {gold!r}, completion ...{text[-45:]!r}")
-            print(f"    reasonloop says {'correct' if o else 'wrong'}: {why}")
-    for (text, gold, _, form), o in unexplained[:15]:
-        print(f"  DIFFERS [{form}] gold={gold!r} text={text[-70:]!r} ours={o}")
-    for name, verdicts in (("math-verify", theirs), ("reasonloop", ours)):
-        right = sum(v == p[2] for v, p in zip(verdicts, pairs, strict=True))
-        print(f"{name:12} matches the constructed label on {right}/{len(pairs)} pairs")
-    print(f"reasonloop checks: {dict(sorted(checks.items()))}")
-    their_rate, our_rate = len(pairs) / their_time, len(pairs) / our_time
-    print(f"throughput: math-verify {their_rate:,.0f} pairs/s ({their_time:.2f} s)")
-    print(f"            reasonloop  {our_rate:,.0f} pairs/s ({our_time:.2f} s)")
-    print(f"ratio: {our_rate / their_rate:.1f}x")
     time_adversarial()
     return 0 if not unexplained else 1
 

@@ -267,11 +267,19 @@ def verify(
     ],
     domain: Annotated[str, typer.Option(help="math or code")] = "math",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write rows here.")] = None,
+    gold_format: Annotated[
+        str,
+        typer.Option(
+            help="math: the answer field is a bare answer (answer), a worked solution whose"
+            " final answer is found like a completion's (solution), or either (auto)."
+        ),
+    ] = "auto",
 ) -> None:
     """Verify completions in a JSON-lines file; print or write one verdict per row."""
     from reasonloop.verifiers.jsonl import verify_file
 
-    counts = verify_file(file, domain, output, err)
+    options = {"gold_format": gold_format} if domain == "math" else {}
+    counts = verify_file(file, domain, output, err, options)
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     err.print(f"{sum(counts.values())} rows ({summary})")
 

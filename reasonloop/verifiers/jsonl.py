@@ -18,8 +18,16 @@ __all__ = ["verify_file"]
 REQUIRED = {"math": ("id", "completion", "answer"), "code": ("id", "completion")}
 
 
-def verify_file(path: Path, domain: str, output: Path | None, console: Console) -> Counter[str]:
+def verify_file(
+    path: Path,
+    domain: str,
+    output: Path | None,
+    console: Console,
+    options: dict[str, Any] | None = None,
+) -> Counter[str]:
     """Verify every row of ``path``; write result rows to ``output`` or stdout.
+
+    ``options`` are the verifier's options (for math, ``gold_format``).
 
     Math rows need ``id``, ``completion`` and ``answer``. Code rows need
     ``id``, ``completion`` and either ``tests`` (asserts run after the
@@ -65,7 +73,7 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
             }
             continue
         items.append((number, row))
-    verifier = _verifier(domain)
+    verifier = _verifier(domain, options or {})
     try:
         checked = verifier.verify([(_problem(domain, r), str(r["completion"])) for _, r in items])
         pool = getattr(verifier, "started_pool", None)
@@ -94,14 +102,14 @@ def verify_file(path: Path, domain: str, output: Path | None, console: Console) 
     return Counter(r["verdict"] for r in results.values())
 
 
-def _verifier(domain: str) -> Any:
+def _verifier(domain: str, options: dict[str, Any]) -> Any:
     if domain == "code":
         from reasonloop.verifiers.code import CodeVerifier
 
         return CodeVerifier()
     from reasonloop.plugins.verifiers import MathAnswerVerifier
 
-    return MathAnswerVerifier({})
+    return MathAnswerVerifier(options)
 
 
 def _problem(domain: str, row: dict[str, Any]) -> Problem:

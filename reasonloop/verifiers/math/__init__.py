@@ -14,22 +14,31 @@ killed after ``timeout`` seconds. No answer text is ever evaluated as code.
 from __future__ import annotations
 
 import atexit
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from reasonloop.core.records import Verdict
+from reasonloop.errors import UsageError
 from reasonloop.verifiers.math.equivalence import NumericCheck, values_equal
 from reasonloop.verifiers.math.extract import extract_answer
 from reasonloop.verifiers.math.normalize import clean_answer, text_key
 from reasonloop.verifiers.math.parse import parse_answer
+from reasonloop.verifiers.math.pool import SymbolicPool, SymbolicTimeout
 from reasonloop.verifiers.math.tree import LimitExceeded, Num
-from reasonloop.verifiers.math.worker import SymbolicPool, SymbolicTimeout
 
-__all__ = ["MathResult", "MathVerifier", "answers_match", "extract_answer"]
+__all__ = ["GOLD_FORMATS", "MathResult", "MathVerifier", "answers_match", "extract_answer"]
 
+#: How a gold answer may be given: a bare answer, a worked solution, or either (guessed).
+GOLD_FORMATS = ("auto", "answer", "solution")
 _NUMERIC = NumericCheck()
+# A gold that has any of these is a text holding its answer, not the bare answer.
+_SOLUTION_MARKS = re.compile(r"\\boxed|\\fbox|####|(?<!\\)\$|\\\(|\\\[|</think>")
+_TEXT_OR_COMMAND = re.compile(r"\\[a-zA-Z]+\s*\{[^{}]*\}|\\[a-zA-Z]+")
+_PLAIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 @dataclass(frozen=True)
@@ -54,12 +63,24 @@ class MathVerifier:
     manager) to stop the worker processes of the symbolic check.
     """
 
-    def __init__(self, timeout: float = 1.0) -> None:
+    def __init__(self, timeout: float = 1.0, gold_format: str = "auto") -> None:
+        if gold_format not in GOLD_FORMATS:
+            raise UsageError(
+                f"gold_format {gold_format!r}: expected one of {', '.join(GOLD_FORMATS)}"
+            )
         self.timeout = timeout
+        self.gold_format = gold_format
         self._pool = SymbolicPool(timeout)
 
     def verify(self, text: str, gold: str) -> MathResult:
-        """Return the verdict on the final answer in ``text`` against ``gold``."""
+        """Return the verdict on the final answer in ``text`` against ``gold``.
+
+        ``gold`` is read as :attr:`gold_format` says: ``answer`` (the bare
+        answer, only cleaned), ``solution`` (a worked solution, whose answer is
+        found as in ``text``) or ``auto`` (a solution when it has a box, a
+        ``####`` line or math delimiters, or is a sentence rather than math;
+        otherwise a bare answer).
+        """
         return self._guarded(extract_answer, text, gold)
 
     def verify_many(self, pairs: Iterable[tuple[str, str]]) -> list[MathResult]:
@@ -75,10 +96,14 @@ class MathVerifier:
         answer = None
         try:
             answer = find(text)
-            return self._judge(answer or "", clean_answer(gold))
+            return self._judge(answer or "", self.gold_answer(gold))
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             return MathResult(Verdict.ERROR, answer, {"check": "error", "reason": reason})
+
+    def gold_answer(self, gold: str) -> str:
+        """Return the cleaned answer that ``gold`` states, read as :attr:`gold_format` says."""
+        return _gold_answer(gold, self.gold_format)
 
     def _judge(self, pred: str, ref: str) -> MathResult:
         if not pred:
@@ -93,13 +118,13 @@ class MathVerifier:
         if key is not None and key == text_key(ref):
             return result(Verdict.CORRECT, "text")
         try:
-            gold_tree = parse_answer(ref)
+            ref, gold_tree = _parse_chain(ref)
         except LimitExceeded as exc:
             return result(Verdict.TIMEOUT, "limits", reason=f"gold: {exc}")
         except ValueError:
             return result(Verdict.WRONG, "string", reason="gold is not math")
         try:
-            pred_tree = parse_answer(pred)
+            pred_math, pred_tree = _parse_chain(pred)
         except LimitExceeded as exc:
             return result(Verdict.TIMEOUT, "limits", reason=str(exc))
         except ValueError as exc:
@@ -112,7 +137,7 @@ class MathVerifier:
             exact = isinstance(gold_tree, Num) and isinstance(pred_tree, Num)
             return result(_verdict(equal), "exact" if exact else "numeric")
         try:
-            equal = self._pool.check(ref, pred)
+            equal = self._pool.check(ref, pred_math)
         except SymbolicTimeout:
             return result(Verdict.TIMEOUT, "symbolic", reason=f"over {self.timeout:g} s")
         except LimitExceeded as exc:
@@ -128,6 +153,43 @@ class MathVerifier:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@lru_cache(maxsize=4096)  # one gold is judged against every sample of its problem
+def _gold_answer(gold: str, gold_format: str) -> str:
+    if gold_format == "answer":
+        return clean_answer(gold)
+    if gold_format == "auto" and not _SOLUTION_MARKS.search(gold):
+        bare = clean_answer(gold)
+        if _is_math(bare):
+            return bare
+    # A solution, or (auto) a sentence that is not an answer itself: find its answer.
+    return extract_answer(gold) or clean_answer(gold)
+
+
+def _is_math(answer: str) -> bool:
+    # Letters parse as products of variables, but two plain words make a sentence.
+    if len(_PLAIN_WORD.findall(_TEXT_OR_COMMAND.sub(" ", answer))) >= 2:
+        return False
+    try:
+        parse_answer(answer)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_chain(answer: str) -> tuple[str, Any]:
+    """Parse ``answer``; a chain "a = b = c" that does not parse is read as its last part."""
+    try:
+        return answer, parse_answer(answer)
+    except LimitExceeded:
+        raise
+    except ValueError:
+        parts = answer.split("=")
+        if len(parts) < 3 or "," in answer or ";" in answer:
+            raise
+        last = parts[-1].strip()
+        return last, parse_answer(last)
 
 
 def _verdict(equal: bool) -> Verdict:

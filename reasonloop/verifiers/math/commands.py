@@ -48,6 +48,7 @@ ATOM_COMMANDS = frozenset(
         *(f"\\{g}" for g in _GREEK),
         *_words(
             r"\frac \sqrt \binom \dbinom \tbinom \pi \infty \lfloor \lceil \emptyset \varnothing"
+            r" \sum"
         ),
     ]
 )
@@ -85,6 +86,8 @@ class LatexCommands(TokenCursor):
             return A.Func("floor" if name == r"\lfloor" else "ceiling", (inner,))
         if name in FUNCTIONS:
             return self.function(FUNCTIONS[name])
+        if name == r"\sum":
+            return self.summation()
         if name[1:] in _GREEK:
             return A.Sym(name[1:].lower())
         raise ValueError(f"unsupported command {name}")
@@ -114,6 +117,24 @@ class LatexCommands(TokenCursor):
                 arg = A.mul(arg, self.power())
         node = A.Func(name, (arg,) if base is None else (arg, base))
         return node if exp is None else A.power(node, exp)
+
+    def summation(self) -> Node:
+        # \sum_{k=a}^{b} term: the term runs over implicit products, as a function's does.
+        if not self.accept("_"):
+            raise ValueError("a sum without its index")
+        index = self.argument()
+        if not (
+            isinstance(index, A.Rel) and index.ops == ("=",) and isinstance(index.parts[0], A.Sym)
+        ):
+            raise ValueError("a sum's index must read k = a")
+        if not self.accept("^"):
+            raise ValueError("a sum without its upper bound")
+        high = self.argument()
+        term = self.power()
+        while self.starts_atom(self.peek()):
+            term = A.mul(term, self.power())
+        variable, low = index.parts
+        return A.Func("Sum", (term, variable, low, high))
 
     def text(self, content: str) -> Node:
         words = content.strip().strip("()").strip()

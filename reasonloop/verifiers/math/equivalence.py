@@ -24,11 +24,13 @@ from reasonloop.verifiers.math.numeric import (
     round_scaled,
     sample_point,
 )
+from reasonloop.verifiers.math.relations import relation_set, union_normal_form
 from reasonloop.verifiers.math.tree import LimitExceeded
 
 __all__ = ["NumericCheck", "values_equal"]
 
 _EQUATION_OPS = frozenset(["=", "in"])
+_SETS = frozenset(["", "{"])
 _INVERSE = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
 _POINTS = 3
 #: Matching in any order compares every pair: beyond this many items it is refused.
@@ -138,6 +140,13 @@ def values_equal(gold: A.Node, pred: A.Node, check: NumericCheck) -> bool | None
 def _same(g: A.Node, p: A.Node, check: NumericCheck) -> bool | None:
     if g == p:
         return True
+    if isinstance(g, A.Rel) and isinstance(p, (A.Seq, A.SetUnion)):
+        # "0 < x < 1" is the interval (0, 1); "1 <= |z| <= 2" is [-2, -1] U [1, 2].
+        # Only a gold inequality is read as a set (math-verify's default): a predicted
+        # inequality against a gold interval stays a relation, and does not match.
+        as_set = relation_set(g)
+        if as_set is not None:
+            return _same(as_set, p, check)
     if isinstance(g, A.Rel) or isinstance(p, A.Rel):
         if isinstance(g, A.Rel) and isinstance(p, A.Rel) and len(g.ops) == len(p.ops):
             steps = zip(g.ops, p.ops, range(len(g.ops)), strict=True)
@@ -154,15 +163,21 @@ def _same(g: A.Node, p: A.Node, check: NumericCheck) -> bool | None:
         pairs = zip(_flat(g), _flat(p), strict=True)
         return _all(_same(x, y, check) for x, y in pairs)
     if isinstance(g, A.SetUnion) or isinstance(p, A.SetUnion):
+        g, p = _union_normal(g), _union_normal(p)
         if isinstance(g, A.SetUnion) and isinstance(p, A.SetUnion):
             return _match_unordered(g.items, p.items, check)
-        return False
+        if isinstance(g, A.SetUnion) or isinstance(p, A.SetUnion):
+            return False
+        return _same(g, p, check)
     if isinstance(g, A.Seq) or isinstance(p, A.Seq):
         return _sequences(_as_seq(g), _as_seq(p), check)
     return check.equal(g, p)
 
 
 def _sequences(g: A.Seq, p: A.Seq, check: NumericCheck) -> bool | None:
+    if g.opener in _SETS and p.opener in _SETS:
+        # A set or list of answers names each member once: a repeat adds nothing.
+        g, p = _distinct(g), _distinct(p)
     if len(g.items) != len(p.items):
         return False
     brackets = {g.opener, g.closer, p.opener, p.closer}
@@ -171,9 +186,19 @@ def _sequences(g: A.Seq, p: A.Seq, check: NumericCheck) -> bool | None:
         if (g.opener, g.closer) != (p.opener, p.closer):
             return False
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
-    if g.opener == "(" and p.opener == "(":
+    if g.opener == "(":
+        # A gold tuple keeps its order, even against "1, 3" or "{1, 3}" (as math-verify);
+        # a gold set or list is matched in any order, even by a tuple.
         return _all(values_equal(x, y, check) for x, y in zip(g.items, p.items, strict=True))
     return _match_unordered(g.items, p.items, check)
+
+
+def _union_normal(node: A.Node) -> A.Node:
+    return union_normal_form(node) if isinstance(node, A.SetUnion) else node
+
+
+def _distinct(seq: A.Seq) -> A.Seq:
+    return A.Seq(seq.opener, seq.closer, tuple(dict.fromkeys(seq.items)))
 
 
 def _match_unordered(gold: tuple, pred: tuple, check: NumericCheck) -> bool | None:
@@ -221,12 +246,22 @@ def _is_equation(node: A.Node) -> bool:
 
 
 def _is_assignment(node: A.Node) -> bool:
-    if not _is_equation(node):
-        return False
-    lhs = node.parts[0]
-    return isinstance(lhs, A.Sym) or (
-        isinstance(lhs, A.Mul) and all(isinstance(f, A.Sym) for f in lhs.factors)
-    )
+    return _is_equation(node) and _names_only(node.parts[0])
+
+
+def _names_only(node: A.Node) -> bool:
+    # "x", "AB", "(p, q)", "|AB|", "f(x)", "A:B", "\frac{NO}{BO}": a name, not a value.
+    if isinstance(node, A.Sym):
+        return True
+    if isinstance(node, A.Mul):
+        return all(_names_only(f) for f in node.factors)
+    if isinstance(node, A.Pow):
+        return _names_only(node.base) and node.exp == A.MINUS_ONE
+    if isinstance(node, A.Func) and node.name == "Abs":
+        return _names_only(node.args[0])
+    if isinstance(node, A.Seq) and node.opener == "(":
+        return all(_names_only(x) for x in node.items)
+    return False
 
 
 def _as_seq(node: A.Node) -> A.Seq:

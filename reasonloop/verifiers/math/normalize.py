@@ -17,10 +17,19 @@ _FRACTIONS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\^\s*\{?\\degree\s*\}?|\\degree")
 # "10,\!080" is a thousands separator: a negative thin space joins, other spacing separates.
 _JOIN = re.compile(r"\\!\s*")
-_SPACING = re.compile(r"\\[,;:](?![a-zA-Z])|~|\\(?:q?quad|displaystyle)(?![a-zA-Z])")
+# "\quadx_2" (no space after \quad) is still spacing before x; "\ " is a space,
+# but not the second backslash of a row break "\\ ".
+_SPACING = re.compile(r"\\[,;:](?![a-zA-Z])|~|\\q?quad|\\displaystyle(?![a-zA-Z])|(?<!\\)\\ ")
 _CURRENCY = re.compile(r"\\\$|\$(?=\s*-?\s*[\d.])|[€£¥₹]|\bUSD\b|\bRs\.?(?=\s*\d)")
 _PERCENT_WORD = re.compile(r"\s*\b(?:percent(?:age)?|pct)\b|\\text\{\s*%\s*\}")
-_AND_OR = re.compile(r"(?<=[\d}])\s*,?\s*\b(?:and|or)\b\s*(?=[-\d\\(])")
+_AND_OR = re.compile(r"(?<=[\d})\]])\s*,?\s*\b(?:and|or)\b\s*(?=[-\d\\(\[])")
+# "6 \text{ and } 8", "(5, 8) \quad \text{or} \quad (8, 5)": alternatives, read as a list.
+_TEXT_AND_OR = re.compile(r"\s*,?\s*\\(?:text|textrm|mbox)\s*\{\s*(?:and|or)\s*\}\s*")
+# "14{,}916": a comma in braces is a thousands separator.
+_BRACED_COMMA = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)")
+_SPACED_THOUSANDS = re.compile(r"^(-?\d{1,3})((?: \d{3})+)(\.\d+)?$")
+# "1000,99", "0,111", "2,74": a decimal comma, where it cannot be a thousands separator.
+_DECIMAL_COMMA = re.compile(r"^(\d+),(\d+)$")
 _TRAILING_TEXT = re.compile(
     r"(?<=\S)\s*\\(?:text|mbox|textrm|mathrm|textnormal|textit|textbf)\s*"
     r"\{\s*[A-Za-z][A-Za-z .'/-]*\}\s*(?:\^\s*\{?\d\}?)?\s*$"
@@ -82,6 +91,8 @@ def clean_answer(text: str) -> str:
     s = _CURRENCY.sub("", s)
     s = s.replace(r"\%", "%")
     s = _PERCENT_WORD.sub("%", s)
+    s = _BRACED_COMMA.sub(",", s)
+    s = _TEXT_AND_OR.sub(", ", s)
     s = _AND_OR.sub(", ", s)
     s = " ".join(s.split())
     # Unit stripping scans the string; answers longer than this are not parsed anyway.
@@ -93,10 +104,27 @@ def clean_answer(text: str) -> str:
             s = m.group("value")
         s = _ATTACHED_UNIT.sub("", s)
     s = _strip_delimiters(s.rstrip(" .,;:").strip())
+    return _plain_number(s)
+
+
+def _plain_number(s: str) -> str:
+    m = _DECIMAL_COMMA.match(s)
+    if m and _is_decimal_comma(m.group(1), m.group(2)):
+        return f"{m.group(1)}.{m.group(2)}"
     m = _THOUSANDS.match(s)
     if m:
-        s = m.group(1) + m.group(2).replace(",", "") + (m.group(3) or "") + m.group(4)
+        return m.group(1) + m.group(2).replace(",", "") + (m.group(3) or "") + m.group(4)
+    m = _SPACED_THOUSANDS.match(s)
+    if m:
+        return m.group(1) + m.group(2).replace(" ", "") + (m.group(3) or "")
     return s
+
+
+def _is_decimal_comma(whole: str, fraction: str) -> bool:
+    # "1,234" groups thousands and "-2,1" or "3,4" lists two answers; these cannot.
+    if len(fraction) == 3:
+        return whole == "0" or len(whole) > 3
+    return len(fraction) == 2 or whole == "0" or len(whole) > 3
 
 
 def text_key(text: str) -> str | None:

@@ -60,6 +60,7 @@ def exclusive() -> Iterator[None]:
     """
     with _LOCK:
         _CTX.dps = _DIGITS
+        _SUM_BUDGET[0] = MAX_SUM_WORK
         yield
 
 
@@ -115,9 +116,58 @@ def evaluate(node: A.Node, env: dict[str, object]):
     if kind is A.Pow:
         return _power(evaluate(node.base, env), evaluate(node.exp, env))
     if kind is A.Func:
+        if node.name == "Sum":
+            return _sum(node, env)
         args = [evaluate(arg, env) for arg in node.args]
         return _checked(_call(node.name, args))
     raise Undecidable(f"{kind.__name__} is not a number")
+
+
+#: A sum with more terms than this, or a sum within a sum, is left to the symbolic check.
+MAX_SUM_TERMS = 100
+#: Sums evaluated in one comparison may evaluate this many tree nodes in all (terms x size).
+MAX_SUM_WORK = 3000
+_SUM_BUDGET = [MAX_SUM_WORK]  # reset by exclusive(), which every evaluation runs under
+
+
+def _sum(node: A.Func, env: dict[str, object]):
+    term, variable, low, high = node.args
+    start, stop = evaluate(low, env), evaluate(high, env)
+    if not (_CTX.isint(start) and _CTX.isint(stop)) or stop - start > MAX_SUM_TERMS:
+        raise Undecidable("a sum over bounds that are not small integers")
+    if _has_sum(term):
+        raise Undecidable("a sum within a sum")
+    _SUM_BUDGET[0] -= (int(stop) - int(start) + 1) * _size(term)
+    if _SUM_BUDGET[0] < 0:
+        raise Undecidable("sums too long to evaluate")
+    total = _CTX.mpf(0)
+    assert isinstance(variable, A.Sym)
+    for k in range(int(start), int(stop) + 1):
+        total = _checked(total + evaluate(term, {**env, variable.name: _CTX.mpf(k)}))
+    return total
+
+
+def _nodes(node: A.Node) -> Iterator[A.Node]:
+    stack: list[A.Node] = [node]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, A.Func):
+            stack.extend(item.args)
+        elif isinstance(item, A.Add):
+            stack.extend(item.terms)
+        elif isinstance(item, A.Mul):
+            stack.extend(item.factors)
+        elif isinstance(item, A.Pow):
+            stack.extend((item.base, item.exp))
+
+
+def _has_sum(node: A.Node) -> bool:
+    return any(isinstance(x, A.Func) and x.name == "Sum" for x in _nodes(node))
+
+
+def _size(node: A.Node) -> int:
+    return sum(1 for _ in _nodes(node))
 
 
 def _checked(value):

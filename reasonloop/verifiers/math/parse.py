@@ -44,9 +44,19 @@ class _Parser(LatexCommands):
     """The expression grammar, loosest binding first: lists, relations, sums, products."""
 
     def sequence(self) -> Node:
-        items = [self.relation()]
-        while self.accept(",") or self.accept(";"):
-            items.append(self.relation())
+        groups: list[list[Node]] = [[self.relation()]]
+        while True:
+            if self.accept(";"):
+                groups.append([self.relation()])
+            elif self.accept(","):
+                groups[-1].append(self.relation())
+            else:
+                break
+        if len(groups) > 1 and any(len(g) > 1 for g in groups):
+            # "p=5, q=2; p=7, q=2": semicolons part the solutions, commas their values.
+            items = [g[0] if len(g) == 1 else A.Seq("(", ")", tuple(g)) for g in groups]
+        else:
+            items = [x for g in groups for x in g]
         return items[0] if len(items) == 1 else A.Seq("", "", _flatten(items))
 
     def relation(self) -> Node:
@@ -54,6 +64,13 @@ class _Parser(LatexCommands):
         while self.peek().kind == "op" and self.peek().text in _RELATIONS:
             ops.append(self.take().text)
             parts.append(self.union())
+        # "x = 1/3 \approx 0.33": what follows an approximation is not the answer,
+        # unless nothing came before it ("x \approx 11").
+        while self.accept("approx"):
+            value = self.union()
+            if not ops:
+                ops.append("=")
+                parts.append(value)
         return A.Rel(tuple(ops), tuple(parts)) if ops else parts[0]
 
     def union(self) -> Node:
@@ -97,7 +114,7 @@ class _Parser(LatexCommands):
             if tok.kind == "op" and tok.text == "*":
                 self.i += 1
                 left = A.mul(left, self.factor())
-            elif tok.kind == "op" and tok.text == "/":
+            elif tok.kind == "op" and tok.text in ("/", ":"):  # 7:32 is a ratio
                 self.i += 1
                 left = A.divide(left, self.factor())
             elif self.starts_atom(tok):
@@ -224,7 +241,7 @@ class _Parser(LatexCommands):
 
     def bracketed(self, opener: str) -> Node:
         items = [self.relation()]
-        while self.accept(","):
+        while self.accept(",") or self.accept(";"):  # (0;-2;6) is a triple
             items.append(self.relation())
         closer = self.take().text
         if closer not in _CLOSERS[opener]:

@@ -3,7 +3,8 @@
 Sympy is reached only through its constructors (``Rational``, ``Symbol``,
 ``Add``, ``Pow``, ``sin``...), never through ``sympify`` or a parser, so no
 answer text is ever evaluated as code. ``simplify`` can still take unbounded
-time, which is why this module runs in :mod:`~reasonloop.verifiers.math.worker`'s subprocess.
+time, which is why this module runs only in the worker process
+(:mod:`~reasonloop.verifiers.math.worker`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def to_sympy(node: A.Node) -> sympy.Basic:
         return sympy.Mul(*(to_sympy(f) for f in node.factors))
     if kind is A.Pow:
         return _power(to_sympy(node.base), to_sympy(node.exp))
+    if kind is A.Func and node.name == "Sum":
+        term, variable, low, high = (to_sympy(a) for a in node.args)
+        return sympy.Sum(term, (variable, low, high))
     if kind is A.Func:
         return _function(node.name, [to_sympy(a) for a in node.args])
     raise ValueError(f"{kind.__name__} is not a scalar")

@@ -43,7 +43,7 @@ _TOKEN = re.compile(
     |(?P<rowsep>\\\\)
     |(?P<esc>\\[{}|%,;:!\s])
     |(?P<letter>[a-zA-Z])
-    |(?P<op><=|>=|[-+*/^_(){}\[\],=<>!|&;%'])
+    |(?P<op><=|>=|!=|[-+*/^_(){}\[\],=<>!|&;%':])
     """,
     re.VERBOSE,
 )
@@ -92,7 +92,7 @@ _OPERATORS = {
     r"\neq": "!=",
     r"\lt": "<",
     r"\gt": ">",
-    r"\approx": "=",
+    r"\approx": "approx",
     r"\in": "in",
     r"\pm": "pm",
     r"\mp": "mp",

@@ -145,7 +145,9 @@ def _require_scalar(*nodes: Node) -> None:
 
 
 def add(a: Node, b: Node) -> Node:
-    """Return ``a + b``, folded when both are numbers."""
+    """Return ``a + b``, folded when both are numbers; matrices of one shape add up."""
+    if isinstance(a, Matrix) and isinstance(b, Matrix):
+        return _matrix_sum(a, b)
     _require_scalar(a, b)
     if isinstance(a, Num) and isinstance(b, Num):
         return _checked(a.amount + b.amount, a.inexact or b.inexact)
@@ -154,7 +156,9 @@ def add(a: Node, b: Node) -> Node:
 
 
 def mul(a: Node, b: Node) -> Node:
-    """Return ``a * b``, folded when both are numbers."""
+    """Return ``a * b``, folded when both are numbers; matrices multiply as matrices."""
+    if isinstance(a, Matrix) or isinstance(b, Matrix):
+        return _matrix_product(a, b)
     _require_scalar(a, b)
     if isinstance(a, Num) and isinstance(b, Num):
         return _checked(a.amount * b.amount, a.inexact or b.inexact)
@@ -165,6 +169,8 @@ def mul(a: Node, b: Node) -> Node:
 
 def neg(a: Node) -> Node:
     """Return ``-a``; a negated number keeps how it was written (decimal, percent)."""
+    if isinstance(a, Matrix):
+        return _matrix_product(MINUS_ONE, a)
     _require_scalar(a)
     if isinstance(a, Num):
         return Num(-a.value, a.inexact, a.percent)
@@ -188,6 +194,51 @@ def divide(a: Node, b: Node) -> Node:
     if isinstance(b, Num) and b.amount != 0:
         return mul(a, Num(1 / b.amount, b.inexact))
     return mul(a, power(b, MINUS_ONE))
+
+
+#: A matrix product or sum builds at most this many scalar operations.
+MAX_MATRIX_WORK = 1000
+
+
+def _matrix_sum(a: Matrix, b: Matrix) -> Matrix:
+    if (len(a.rows), len(a.rows[0])) != (len(b.rows), len(b.rows[0])):
+        raise ValueError("sum of matrices of different shapes")
+    if len(a.rows) * len(a.rows[0]) > MAX_MATRIX_WORK:
+        raise LimitExceeded("matrix too large to add")
+    return Matrix(
+        tuple(
+            tuple(add(x, y) for x, y in zip(ra, rb, strict=True))
+            for ra, rb in zip(a.rows, b.rows, strict=True)
+        )
+    )
+
+
+def _matrix_product(a: Node, b: Node) -> Matrix:
+    if not isinstance(a, Matrix):
+        _require_scalar(a)
+        return Matrix(tuple(tuple(mul(a, x) for x in row) for row in b.rows))  # type: ignore[union-attr]
+    if not isinstance(b, Matrix):
+        _require_scalar(b)
+        return Matrix(tuple(tuple(mul(x, b) for x in row) for row in a.rows))
+    if not all(isinstance(x, Num) for m in (a, b) for row in m.rows for x in row):
+        # Products of symbolic entries grow without bound when chained: numbers only.
+        raise ValueError("product of matrices that are not all numbers")
+    inner = len(a.rows[0])
+    if inner != len(b.rows):
+        raise ValueError("product of matrices whose shapes do not match")
+    if len(a.rows) * inner * len(b.rows[0]) > MAX_MATRIX_WORK:
+        raise LimitExceeded("matrix too large to multiply")
+    columns = list(zip(*b.rows, strict=True))
+    rows = []
+    for row in a.rows:
+        cells = []
+        for column in columns:
+            total = mul(row[0], column[0])
+            for x, y in zip(row[1:], column[1:], strict=True):
+                total = add(total, mul(x, y))
+            cells.append(total)
+        rows.append(tuple(cells))
+    return Matrix(tuple(rows))
 
 
 def free_symbols(node: Node) -> set[str]:

@@ -79,6 +79,22 @@ EQUAL = {
             "\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}",
         ),
     ],
+    "matrix arithmetic": [
+        (
+            "\\begin{pmatrix} 4 \\\\ 6 \\end{pmatrix}",
+            "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix} + \\begin{pmatrix} 3 \\\\ 4 \\end{pmatrix}",
+        ),
+        (
+            "\\begin{pmatrix} 11 \\end{pmatrix}",
+            "\\begin{pmatrix} 1 & 2 \\end{pmatrix} \\begin{pmatrix} 3 \\\\ 4 \\end{pmatrix}",
+        ),
+        ("\\begin{pmatrix} x & 2x \\end{pmatrix}", "x \\begin{pmatrix} 1 & 2 \\end{pmatrix}"),
+    ],
+    "sums": [
+        ("55", "\\sum_{k=1}^{10} k"),
+        ("\\sum_{k=1}^{4} k^2", "30"),
+        ("\\frac{n(n+1)}{2}", "\\sum_{i=1}^{n} i"),
+    ],
     "text answers": [
         ("\\text{Monday}", "monday"),
         ("\\text{Evelyn}", "Evelyn"),
@@ -121,6 +137,7 @@ DIFFERENT = [
     ("-\\infty", "\\infty"),
     ("3", "three"),
     ("1", "\\frac{6}{0}"),
+    ("56", "\\sum_{k=1}^{10} k"),
 ]
 
 
@@ -159,15 +176,38 @@ def test_huge_powers_stay_unfolded_trees():
         "1+" * 1500 + "1",
         "9" * 1500,
         "1 \\pm " * 10 + "1",
+        ("\\begin{pmatrix}" + "\\\\".join(["&".join(["2"] * 11)] * 11) + "\\end{pmatrix}") * 2,
     ],
-    ids=["braces", "minus signs", "power tower", "long sum", "long number", "many \\pm"],
+    ids=[
+        "braces",
+        "minus signs",
+        "power tower",
+        "long sum",
+        "long number",
+        "many \\pm",
+        "large product",
+    ],
 )
 def test_parser_refuses_inputs_beyond_its_limits(answer):
     with pytest.raises(LimitExceeded):
         parse_answer(answer)
 
 
-@pytest.mark.parametrize("answer", ["\\frac{1}", "(1, 2", "\\begin{cases} 1 \\end{cases}", "x @ y"])
+SYMBOLIC_MATRIX = "\\begin{pmatrix} x & y \\\\ y & x \\end{pmatrix}"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "\\frac{1}",
+        "(1, 2",
+        "\\begin{cases} 1 \\end{cases}",
+        "x @ y",
+        # Chained products of symbolic matrices would grow without bound.
+        SYMBOLIC_MATRIX * 3,
+        "\\begin{pmatrix} 1 & 2 \\end{pmatrix} + \\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+    ],
+)
 def test_parser_rejects_what_is_not_math(answer):
     with pytest.raises(ValueError):
         parse_answer(answer)
