@@ -4,8 +4,9 @@ A backend, verifier or trainer is any object with the protocol's methods.
 The optional capabilities are typed attributes with documented defaults;
 an implementation that subclasses the protocol inherits the defaults, and
 one that does not gets them through :func:`capability`, the one place the
-core reads a capability. Built-in implementations subclass the protocols
-and state every capability they have.
+core reads a capability (``isinstance`` against a protocol checks every
+member, capabilities included, so the core never relies on it). Built-in
+implementations subclass the protocols and state every capability they have.
 
 Building a backend loads a model, and the loop must know two things before
 it does: whether to hand a LoRA iteration's adapter instead of the merged

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from reasonloop.backends.base import Backend
 from reasonloop.backends.transformers_backend import (
     TransformersBackend,
     cpu_supports_bf16,
     resolve_dtype,
 )
+from reasonloop.core.protocols import Backend
 from reasonloop.core.records import Message, Request, SamplingParams
 from reasonloop.errors import UsageError
 from reasonloop.hf.decoding.sampling import TokenChooser, sample_seed

