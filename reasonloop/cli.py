@@ -59,12 +59,18 @@ def _recipe(path: Path, overrides: list[str] | None) -> Any:
 
 
 def _start(recipe: Any, run_dir: Path, progress_bars: bool) -> Any:
+    from reasonloop.core.hooks import stop_on_plugin_failure
     from reasonloop.core.loop import Loop, build_run_context
     from reasonloop.core.progress import RunProgress
 
     run_dir.mkdir(parents=True, exist_ok=True)
     progress = RunProgress(err, log_path=run_dir / "run.log", enabled=progress_bars)
-    return Loop(build_run_context(recipe, run_dir, progress)), progress
+    try:
+        with stop_on_plugin_failure(lambda: "once the plugin is fixed, run the command again"):
+            return Loop(build_run_context(recipe, run_dir, progress)), progress
+    except BaseException:
+        progress.close()
+        raise
 
 
 def _run_loop(recipe: Any, run_dir: Path, progress_bars: bool) -> None:
@@ -365,16 +371,28 @@ def serve(
 
 
 @app.command()
-def plugins() -> None:
-    """List plugins, their versions and the hooks each implements."""
+def plugins(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """List plugins: version, the names each registers and the hooks it implements."""
     from reasonloop.core.plugins import describe_plugins, make_plugin_manager
 
+    rows = describe_plugins(make_plugin_manager(), registered=True)
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
     table = Table(title="reasonloop plugins")
-    for col in ("name", "version", "kind", "hooks"):
+    for col in ("name", "version", "kind", "registers", "hooks"):
         table.add_column(col)
-    for p in describe_plugins(make_plugin_manager()):
+    for p in rows:
+        kind = "installed"
+        if p["builtin"]:
+            kind = "built-in, essential" if p["essential"] else "built-in"
+        registers = "\n".join(
+            f"{what}: {', '.join(names)}" for what, names in sorted(p["registers"].items())
+        )
         hooks = ", ".join(h.removeprefix("reasonloop_") for h in p["hooks"])
-        table.add_row(p["name"], p["version"], "built-in" if p["builtin"] else "installed", hooks)
+        table.add_row(p["name"], p["version"], kind, registers or "-", hooks)
     out.print(table)
 
 

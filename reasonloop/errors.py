@@ -8,6 +8,7 @@ __all__ = [
     "BackendError",
     "ExitCode",
     "PluginError",
+    "PluginHookError",
     "ReasonloopError",
     "RecipeError",
     "UsageError",
@@ -24,7 +25,7 @@ class ExitCode(enum.IntEnum):
     USAGE_ERROR = 2
     #: The run was interrupted (Ctrl-C); ``reasonloop resume`` continues it.
     INTERRUPTED = 3
-    #: A plugin failed to import or register.
+    #: A plugin failed to import or register, or raised inside one of its hooks.
     PLUGIN_ERROR = 4
 
 
@@ -52,3 +53,20 @@ class PluginError(ReasonloopError):
     """A plugin failed to import, register or behave as its hooks promise."""
 
     exit_code = ExitCode.PLUGIN_ERROR
+
+
+class PluginHookError(PluginError):
+    """A plugin raised inside one of its hooks; names the plugin and the hook.
+
+    The plugin's own exception is the ``__cause__`` (its traceback goes to
+    ``run.log``); ``hint`` says how to continue once the plugin is fixed.
+    """
+
+    def __init__(self, plugin: str, hook: str, cause: BaseException, hint: str = ""):
+        self.plugin = plugin
+        self.hook = hook
+        self.cause = cause
+        self.hint = hint
+        detail = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+        message = f"plugin {plugin!r} failed in its hook {hook}: {detail}"
+        super().__init__(f"{message}\n{hint}" if hint else message)

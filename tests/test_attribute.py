@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from reasonloop import hookimpl
+from reasonloop.attribution import Attribution
 from reasonloop.attribution.subsets import metric_value, plan_subsets, recipe_key
 from reasonloop.attribution.values import all_coalitions, banzhaf_values, shapley_values
 from reasonloop.core.loop import Loop
@@ -205,6 +207,15 @@ def test_unknown_or_repeated_plugins_are_usage_errors(cli, write_recipe, tmp_pat
     assert not out.exists()
 
 
+def test_an_essential_plugin_cannot_be_attributed(cli, write_recipe, tmp_path):
+    path = write_recipe(SMALL.format(model="some/model"))
+    outcome = cli("attribute", path, "--plugins", "critic,selfimprove", "-o", tmp_path / "out")
+    assert outcome.exit_code == 2
+    assert "--plugins: some subsets switch these plugins off" in outcome.stderr
+    assert "plugin 'selfimprove' cannot be blocked" in outcome.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_malformed_metric_or_an_unscored_recipe_is_a_usage_error(cli, write_recipe, tmp_path):
     path = write_recipe(SMALL.format(model="some/model"))
     out = tmp_path / "out"
@@ -216,13 +227,27 @@ def test_a_malformed_metric_or_an_unscored_recipe_is_a_usage_error(cli, write_re
     assert not out.exists()
 
 
-def test_a_subset_that_cannot_run_is_named_in_the_error(cli, write_recipe, tmp_path):
-    # Without the plugin that registers the datasets, the recipe's dataset is unknown.
-    path = write_recipe(SMALL.format(model="some/model"))
-    outcome = cli("attribute", path, "--plugins", "datasets", "--eval", "-o", tmp_path / "o")
-    assert outcome.exit_code == 2
-    assert "subset 1/2 (on: none), run directory " in outcome.stderr
-    assert "data.train.0.name: unknown dataset 'arithmetic'" in outcome.stderr
+def test_a_subset_that_cannot_run_is_named_in_the_error(write_recipe, tmp_path):
+    # A plugin with other data sources may replace the essential datasets
+    # plugin; without datasets, though, the recipe's dataset is unknown.
+    class OtherData:
+        @hookimpl
+        def reasonloop_register_datasets(self, register):
+            register("other", lambda spec: [])
+
+    recipe = load_recipe(write_recipe(SMALL.format(model="some/model")))
+    job = Attribution(
+        recipe,
+        ["datasets"],
+        tmp_path / "o",
+        mode="eval",
+        progress_bars=False,
+        extra_plugins=[OtherData()],
+    )
+    with pytest.raises(UsageError) as info:
+        job.run()
+    assert "subset 1/2 (on: none), run directory " in str(info.value)
+    assert "data.train.0.name: unknown dataset 'arithmetic'" in str(info.value)
 
 
 # -- the command with the real model ----------------------------------------------

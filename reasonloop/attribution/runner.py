@@ -63,6 +63,12 @@ def check_plugins(recipe: Recipe, plugins: list[str], extra_plugins: Iterable[ob
                 f"--plugins: unknown plugin {name!r} (loaded: {', '.join(sorted(loaded))}; "
                 "see 'reasonloop plugins')"
             )
+    try:  # the subset with every named plugin off must load too
+        make_plugin_manager(
+            disable=[*recipe.plugins.disable, *plugins], extra_plugins=extra_plugins
+        )
+    except UsageError as exc:
+        raise UsageError(f"--plugins: some subsets switch these plugins off, but {exc}") from None
 
 
 class Attribution:

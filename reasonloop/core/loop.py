@@ -18,7 +18,7 @@ import yaml
 from reasonloop.core.context import IterationContext, RunContext
 from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.evaluation import evaluate_stage
-from reasonloop.core.hooks import Hooks
+from reasonloop.core.hooks import Hooks, stop_on_plugin_failure
 from reasonloop.core.plugins import Registry, build_checked, describe_plugins, make_plugin_manager
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.protocols import TrainResult, capability
@@ -194,8 +194,18 @@ class Loop:
 
     # -- the run ---------------------------------------------------------------
 
+    def _resume_hint(self) -> str:
+        if self.dir.recipe_path.exists():
+            return f"once the plugin is fixed, continue with: reasonloop resume {self.dir.root}"
+        return "once the plugin is fixed, start the run again"
+
     def run_all(self) -> list[StageSummary]:
         """Run every remaining stage and write the report; return the summary rows."""
+        # A plugin that raises stops the run with one message; resume continues it.
+        with stop_on_plugin_failure(self._resume_hint):
+            return self._run_all()
+
+    def _run_all(self) -> list[StageSummary]:
         self.run.hooks.run_start(self.run)
         self._write_resolved_recipe()
         train_pool = self._problems("train")
@@ -214,6 +224,15 @@ class Loop:
 
     def evaluate_only(self) -> dict[str, Any]:
         """Evaluate the recipe's actor model on the held-out set; return eval.json."""
+        with stop_on_plugin_failure(
+            lambda: (
+                "once the plugin is fixed, run the same command again: "
+                "it reuses the samples already drawn"
+            )
+        ):
+            return self._evaluate_only()
+
+    def _evaluate_only(self) -> dict[str, Any]:
         self.run.hooks.run_start(self.run)
         self._write_resolved_recipe()
         eval_set = self._problems("eval")

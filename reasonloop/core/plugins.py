@@ -4,6 +4,9 @@ Built-in plugins are the module paths in :data:`BUILTIN_PLUGINS`. Installed
 packages add plugins through the ``reasonloop`` entry-point group. A plugin
 is blocked by name with the recipe's ``plugins.disable`` list or the
 ``REASONLOOP_DISABLE_PLUGINS`` environment variable (comma-separated).
+The :data:`ESSENTIAL_PLUGINS` cannot be blocked unless another plugin
+replaces them: one plugin that implements every hook the essential plugin
+implements (for ``backends`` that is ``reasonloop_register_backends``).
 ``REASONLOOP_NO_ENTRYPOINTS=1`` skips installed plugins (the test suite sets
 it), and ``REASONLOOP_TRACE_HOOKS=1`` prints every hook call to stderr.
 """
@@ -22,15 +25,18 @@ import pluggy
 from pydantic import ValidationError
 
 from reasonloop.core import hookspecs
+from reasonloop.core.hooks import plugin_callers
 from reasonloop.core.validation import describe_validation_error
 from reasonloop.errors import PluginError, RecipeError, UsageError
 
 __all__ = [
     "BUILTIN_PLUGINS",
+    "ESSENTIAL_PLUGINS",
     "Registry",
     "build_checked",
     "describe_plugins",
     "make_plugin_manager",
+    "register_hooks",
 ]
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -44,6 +50,16 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.guidance",
     "reasonloop.plugins.raters",
     "reasonloop.plugins.curriculum",
+)
+
+#: Built-in plugins a run cannot do without: they register the backends,
+#: verifiers, trainers and data sources, and plain sampling and selection.
+ESSENTIAL_PLUGINS: tuple[str, ...] = (
+    "backends",
+    "verifiers",
+    "trainers",
+    "datasets",
+    "selfimprove",
 )
 
 ENTRYPOINT_GROUP = "reasonloop"
@@ -71,7 +87,8 @@ def make_plugin_manager(
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for name in set(disable) | _disabled_from_env():
+    blocked = set(disable) | _disabled_from_env()
+    for name in blocked:
         pm.set_blocked(name)
     for path in BUILTIN_PLUGINS:
         name = _builtin_name(path)
@@ -88,14 +105,23 @@ def make_plugin_manager(
         _load_entrypoints(pm)
     for plugin in extra_plugins:
         _register(pm, plugin, None)
+    _check_essentials(pm, blocked)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+        raise PluginError(
+            f"plugin {_label(pm, exc.plugin)} implements an unknown hook: {exc}"
+        ) from None
     if os.environ.get("REASONLOOP_TRACE_HOOKS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _label(pm: pluggy.PluginManager, plugin: object) -> str:
+    """How a message names ``plugin``: its name, unless pluggy made one up from its id."""
+    name = pm.get_name(plugin)
+    return repr(name) if name and not name.isdigit() else repr(plugin)
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> None:
@@ -103,6 +129,35 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> Non
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {name or exc.plugin!r} has an invalid hook: {exc}") from None
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> set[str]:
+    """The hooks ``plugin`` implements, whether or not it is registered."""
+    if pm.is_registered(plugin):
+        return {caller.name for caller in pm.get_hookcallers(plugin) or []}
+    hooks = set()
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is not None:
+            hooks.add(opts.get("specname") or attr)
+    return hooks
+
+
+def _check_essentials(pm: pluggy.PluginManager, blocked: set[str]) -> None:
+    """Refuse to block an essential plugin that no single other plugin replaces."""
+    for path in BUILTIN_PLUGINS:
+        name = _builtin_name(path)
+        if name not in ESSENTIAL_PLUGINS or name not in blocked:
+            continue
+        gives = _hooks_of(pm, importlib.import_module(path))
+        others = [p for p in pm.get_plugins() if p is not None]
+        if any(gives <= _hooks_of(pm, p) for p in others):
+            continue
+        raise UsageError(
+            f"plugin {name!r} cannot be blocked (plugins.disable, REASONLOOP_DISABLE_PLUGINS): "
+            f"it is essential and implements {', '.join(sorted(gives))}, which no other "
+            "plugin implements in full; unblock it, or install a plugin that replaces it"
+        )
 
 
 def _load_entrypoints(pm: pluggy.PluginManager) -> None:
@@ -142,10 +197,9 @@ class Registry:
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry:
+        """Call ``hook_name`` once per plugin, recording which plugin registered each name."""
         registry = cls(kind)
-        hook = getattr(pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            plugin_name = impl.plugin_name
+        for plugin_name, call in plugin_callers(pm, hook_name):
 
             def register(name: str, factory: Callable[..., Any], _owner: str = plugin_name) -> None:
                 if name in registry.entries:
@@ -155,12 +209,39 @@ class Registry:
                     )
                 registry.entries[name] = (factory, _owner)
 
-            impl.function(register=register)
+            call(register=register)
         return registry
 
 
-def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
-    """Return name, version and implemented hooks of every registered plugin."""
+def register_hooks(pm: pluggy.PluginManager) -> list[str]:
+    """Every ``reasonloop_register_*`` hook that takes one ``register(name, thing)`` callback."""
+    names = []
+    for name in sorted(vars(pm.hook)):
+        caller = getattr(pm.hook, name)
+        spec = getattr(caller, "spec", None)
+        if name.startswith("reasonloop_register_") and spec and spec.argnames == ("register",):
+            names.append(name)
+    return names
+
+
+def _registered_names(pm: pluggy.PluginManager) -> dict[str, dict[str, list[str]]]:
+    """Per plugin, the names it registers through each register hook (``backends``: [...])."""
+    by_plugin: dict[str, dict[str, list[str]]] = {}
+    for hook_name in register_hooks(pm):
+        kind = hook_name.removeprefix("reasonloop_register_")
+        registry = Registry.collect(pm, hook_name, kind)
+        for name in registry.names():
+            by_plugin.setdefault(registry.owner(name), {}).setdefault(kind, []).append(name)
+    return by_plugin
+
+
+def describe_plugins(pm: pluggy.PluginManager, registered: bool = False) -> list[dict[str, Any]]:
+    """Return name, version and implemented hooks of every registered plugin.
+
+    With ``registered``, each row also has ``registers``: the names the plugin
+    registers, per register hook (``{"backends": ["openai", ...]}``); this
+    calls the register hooks.
+    """
     from reasonloop import __version__
 
     versions = {
@@ -169,20 +250,23 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
         if ep.dist is not None
     }
 
+    names = _registered_names(pm) if registered else {}
     rows = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
             continue
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         builtin = getattr(plugin, "__name__", "") in BUILTIN_PLUGINS
-        rows.append(
-            {
-                "name": name,
-                "version": __version__ if builtin else versions.get(name, "?"),
-                "builtin": builtin,
-                "hooks": hooks,
-            }
-        )
+        row = {
+            "name": name,
+            "version": __version__ if builtin else versions.get(name, "?"),
+            "builtin": builtin,
+            "essential": builtin and name in ESSENTIAL_PLUGINS,
+            "hooks": hooks,
+        }
+        if registered:
+            row["registers"] = names.get(name, {})
+        rows.append(row)
     return rows
 
 
