@@ -1,131 +1,23 @@
-"""The raters plugin: alignment and fusion, progressive selection, control, settings, hooks.
+"""The raters plugin as a whole: selection in a run, the control, third-party raters, hooks.
 
-Fusion is checked on hand-made scores with known structure (raters that
-agree, one that contradicts them, an exact copy). Selection runs on
-hand-made candidates in a real run directory with real raters; the real
-model runs the whole loop in ``test_tiny_loop_with_the_real_model``.
+Selection runs on hand-made candidates in a real run directory with real
+raters; the real model runs the whole loop in
+``test_tiny_loop_with_the_real_model``.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 
 from reasonloop import hookimpl
 from reasonloop.core.context import IterationContext
 from reasonloop.core.plugins import Registry, make_plugin_manager
 from reasonloop.core.records import Message, Problem, TrainingExample
-from reasonloop.errors import PluginError, RecipeError
+from reasonloop.errors import PluginError
 from reasonloop.plugins import raters
-from reasonloop.plugins.raters.fusion import (
-    fuse,
-    pool_sizes,
-    progressive_select,
-    rater_weights,
-    win_rates,
-)
 from reasonloop.plugins.raters.settings import RatersSettings
-
-
-def aligned(*columns: np.ndarray) -> np.ndarray:
-    return np.column_stack([win_rates(list(c)) for c in columns])
-
-
-# -- alignment and fusion ---------------------------------------------------------
-
-
-def test_win_rate_is_the_share_of_other_candidates_beaten():
-    assert win_rates([1.0, 2.0, 2.0, None, 5.0]).tolist() == [0.0, 0.5, 0.5, 0.5, 1.0]
-    # Only the order matters, not the scale.
-    assert win_rates([1, 10, 1000]).tolist() == win_rates([-3, -2, -1]).tolist()
-    assert win_rates([None, None]).tolist() == [0.5, 0.5]
-
-
-def test_a_better_score_never_lowers_the_fused_score():
-    rng = np.random.default_rng(1)
-    scores = rng.normal(size=(40, 3))
-    weights = np.array([0.5, 0.3, 0.2])
-    before = fuse(aligned(*scores.T), weights)
-    for j in range(40):
-        for r in range(3):
-            better = scores.copy()
-            better[j, r] += abs(rng.normal()) + 0.1
-            after = fuse(aligned(*better.T), weights)
-            assert after[j] >= before[j]
-
-
-def test_a_rater_that_contradicts_the_others_gets_low_reliability():
-    rng = np.random.default_rng(0)
-    truth = rng.normal(size=300)
-    agree = [truth + 0.5 * rng.normal(size=300) for _ in range(3)]
-    reliability, independence, weights = rater_weights(aligned(*agree, -truth))
-    assert reliability[3] < 0.1 < 0.8 < min(reliability[:3])
-    # It is independent of the rest (negative correlation is not repetition)...
-    assert independence[3] == pytest.approx(1.0)
-    # ...but it cannot steer the fused score.
-    assert weights[3] < 0.05
-
-
-def test_copies_of_a_rater_share_its_weight():
-    rng = np.random.default_rng(2)
-    x, y, z = rng.normal(size=(3, 300))
-    _, indep1, w1 = rater_weights(aligned(x, y, z))
-    _, indep2, w2 = rater_weights(aligned(x, y, z, z))
-    assert indep2[2] == pytest.approx(indep2[3], rel=1e-12)
-    assert indep2[2] == pytest.approx(indep1[2] / 2, rel=0.15)
-    assert w2[2] + w2[3] == pytest.approx(w1[2], abs=0.05)
-    # Without sharing the copy would double z's say; the others keep theirs.
-    assert w2[0] == pytest.approx(w1[0], abs=0.05)
-
-
-def test_progressive_selection_narrows_the_pool_round_by_round():
-    assert pool_sizes(100, 25, 2) == [50, 25]
-    assert pool_sizes(10, 10, 3) == [10, 10, 10]
-    rng = np.random.default_rng(3)
-    scores = {name: list(rng.normal(size=100)) for name in ("a", "b", "c")}
-    kept, rounds = progressive_select(scores, 25, rounds=2)
-    assert len(kept) == 25 and kept == sorted(set(kept))
-    assert [(r.pool, r.kept) for r in rounds] == [(100, 50), (50, 25)]
-    # Weights are estimated afresh on what each round kept.
-    assert rounds[0].weights != rounds[1].weights
-
-
-def test_silent_raters_drop_out_and_fixed_weights_are_used():
-    rng = np.random.default_rng(4)
-    a = list(rng.normal(size=20))
-    scores = {"a": a, "flat": [1.0] * 20, "unknown": [None] * 20, "b": list(rng.normal(size=20))}
-    kept, rounds = progressive_select(scores, 5, rounds=1)
-    assert rounds[0].silent == ["flat", "unknown"]
-    assert rounds[0].weights["flat"] == rounds[0].weights["unknown"] == 0.0
-    kept, rounds = progressive_select(scores, 5, rounds=1, fixed={"a": 1.0})
-    assert kept == sorted(np.argsort(a)[-5:].tolist())
-    assert rounds[0].weights == {"a": 1.0, "flat": 0.0, "unknown": 0.0, "b": 0.0}
-
-
-# -- selection in a run -------------------------------------------------------------
-
-
-def make_run(
-    run_context, tmp_path: Path, settings: dict[str, Any], plugins: tuple[object, ...] = (), **extra
-):
-    return run_context(
-        {
-            "version": 1,
-            "name": "raters-test",
-            "seed": extra.pop("seed", 0),
-            "roles": {"actor": {"backend": "transformers", "model": "unused"}},
-            "data": {"train": [{"name": "arithmetic", "options": {"count": 2}}]},
-            "trainer": {"name": "none"},
-            "plugins": {"settings": {"raters": settings}},
-            **extra,
-        },
-        extra_plugins=plugins,
-        run_dir=tmp_path,
-    )
 
 
 def candidates(n_problems: int = 6, per_problem: int = 2) -> tuple[list[Problem], list]:
@@ -154,7 +46,7 @@ def stage(run, problems) -> IterationContext:
     return IterationContext(run, 0, "train", problems, {"actor": "unused"})
 
 
-def test_control_random_keeps_the_same_number_seeded(tmp_path, run_context):
+def test_control_random_keeps_the_same_number_seeded(tmp_path, run_context, make_run):
     problems, examples = candidates()
     chosen = {}
     for seed in (0, 0, 1):
@@ -185,7 +77,7 @@ class CountingRater:
         return [-int(ex.problem_id[1:]) for ex in examples]
 
 
-def test_third_party_rater_scores_are_cached_and_fused(tmp_path, run_context):
+def test_third_party_rater_scores_are_cached_and_fused(tmp_path, run_context, make_run):
     problems, examples = candidates()
     counter = CountingRater()
     settings = {"keep": 4, "raters": ["lowest-problem", "length", "level"], "rounds": 2}
@@ -210,7 +102,7 @@ def test_third_party_rater_scores_are_cached_and_fused(tmp_path, run_context):
     assert {e.problem_id for e in kept} == {"p0", "p1"}
 
 
-def test_no_candidates_select_nothing(tmp_path, run_context):
+def test_no_candidates_select_nothing(tmp_path, run_context, make_run):
     problems, _ = candidates()
     run = make_run(run_context, tmp_path, {"keep": 0.5})
     assert raters.select([], stage(run, problems), RatersSettings()) == []
@@ -227,34 +119,6 @@ def test_a_rater_name_registered_twice_names_both_plugins():
     pm = make_plugin_manager(extra_plugins=[Clash()], load_entrypoints=False)
     with pytest.raises(PluginError, match=r"rater 'length' is registered by both 'raters' and"):
         Registry.collect(pm, "reasonloop_register_raters", "rater")
-
-
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"keep": 1.5}, r"plugins\.settings\.raters\.keep: .*share must be in \(0, 1\]"),
-        ({"keep": 0}, r"plugins\.settings\.raters\.keep: .*at least 1"),
-        ({"kep": 0.5}, r"plugins\.settings\.raters\.kep: unknown key"),
-        ({"rounds": 0}, r"plugins\.settings\.raters\.rounds: "),
-        ({"control": "shuffle"}, r"plugins\.settings\.raters\.control: "),
-        ({"raters": ["lenght"]}, r"plugins\.settings\.raters\.raters: unknown rater 'lenght'"),
-        (
-            {"raters": ["length"], "weights": {"level": 1.0}},
-            r"plugins\.settings\.raters\.weights\.level: 'level' is not one of the raters",
-        ),
-        ({"weights": {"length": -1}}, r"plugins\.settings\.raters\.weights: .*>= 0"),
-        (
-            {"options": {"perplexity": {"batch": 4}}},
-            r"plugins\.settings\.raters\.options\.perplexity\.batch: unknown key",
-        ),
-    ],
-)
-def test_bad_settings_name_the_key(tmp_path, settings, message, run_context):
-    with pytest.raises(RecipeError, match=message):
-        make_run(run_context, tmp_path, settings)
-
-
-# -- the real loop -------------------------------------------------------------------
 
 
 def test_tiny_loop_with_the_real_model(tmp_path, cli, write_recipe, smollm2):

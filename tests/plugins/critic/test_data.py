@@ -1,0 +1,45 @@
+"""``reasonloop critic-data``: step labels from rollouts, exported as TRL rows."""
+
+from __future__ import annotations
+
+import json
+
+from reasonloop.core.loop import Loop
+from reasonloop.plugins.critic.critique import parse_critique
+from reasonloop.plugins.critic.data import export_critic_data
+from reasonloop.plugins.critic.settings import CriticSettings
+
+
+def test_critic_data_exports_trl_stepwise_rows(tmp_path, cli, run_context, critic_run, scripted):
+    settings = {"rollouts": 2}
+    run, _ = critic_run(
+        run_context, tmp_path, settings, data={"train": [{"name": "twos"}]}, iterations=1
+    )
+    Loop(run).run_all()
+    out = tmp_path / "critic.jsonl"
+    counts = export_critic_data(tmp_path, out, cfg=CriticSettings(**settings))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert counts["rows"] == len(rows) and counts["rolled_out"] == 3
+    for row in rows:
+        assert set(row) == {"prompt", "completions", "labels"}
+        assert len(row["completions"]) == len(row["labels"]) and row["prompt"] == scripted.QUESTION
+        assert all(isinstance(x, bool) for x in row["labels"])
+    wrong = [r for r in rows if not r["labels"][-1]]
+    assert [r["labels"] for r in wrong] == [[True, False, False]] * 3
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(out), split="train")
+    assert ds.column_names == ["prompt", "completions", "labels"]
+
+    outcome = cli("critic-data", tmp_path, "-o", tmp_path / "c2.jsonl", "--format", "critique")
+    assert outcome.exit_code == 0, outcome.stderr
+    row = json.loads((tmp_path / "c2.jsonl").read_text().splitlines()[0])
+    assert row["completion"][0]["content"].endswith("Final answer: wrong")
+    assert parse_critique(row["completion"][0]["content"], 3).steps == (True, False, False)
+
+
+def test_critic_data_without_rollouts_is_a_clear_error(tmp_path, cli, run_context, critic_run):
+    run, _ = critic_run(run_context, tmp_path, {}, data={"train": [{"name": "twos"}]}, iterations=1)
+    Loop(run).run_all()
+    outcome = cli("critic-data", tmp_path, "-o", tmp_path / "c.jsonl")
+    assert outcome.exit_code == 2 and "rollouts > 0" in outcome.stderr
