@@ -121,6 +121,7 @@ def test_a_rater_name_registered_twice_names_both_plugins():
         Registry.collect(pm, "reasonloop_register_raters", "rater")
 
 
+@pytest.mark.slow
 def test_tiny_loop_with_the_real_model(tmp_path, cli, write_recipe, smollm2):
     recipe = write_recipe(
         f"""
