@@ -490,7 +490,7 @@ repeatable. Each override is applied to the YAML before validation, so a bad
 one is reported like a bad key in the file.
 
 - The value is parsed as YAML: `--set iterations=3` is a number,
-  `--set selection.dedupe=false` a boolean, `--set 'plugins.disable=[selfimprove]'`
+  `--set selection.dedupe=false` a boolean, `--set 'plugins.disable=[critic]'`
   a list; an empty value is an empty string.
 - Missing mappings on the path are created:
   `--set plugins.settings.myplugin.rounds=2`.
