@@ -378,6 +378,11 @@ def plugins(
     from reasonloop.core.plugins import describe_plugins, make_plugin_manager
 
     rows = describe_plugins(make_plugin_manager(), registered=True)
+    # Commands are registered on the app, not through a register(name, thing) callback.
+    for row in rows:
+        commands = sorted(c for c, owner in PLUGIN_COMMANDS.items() if owner == row["name"])
+        if commands:
+            row["registers"]["commands"] = commands
     if json_:
         print(json.dumps(rows, indent=2))
         return

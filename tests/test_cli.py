@@ -61,6 +61,22 @@ def test_plugins_lists_builtins_and_hooks(cli):
     assert "round_requests" in outcome.stdout
 
 
+def test_plugins_json_names_what_each_plugin_registers(cli):
+    outcome = cli("plugins", "--json")
+    assert outcome.exit_code == 0
+    rows = {row["name"]: row for row in json.loads(outcome.stdout)}
+    assert rows["trainers"]["registers"]["trainers"] == ["command", "none", "trl-sft"]
+    assert rows["trainers"]["essential"] and not rows["critic"]["essential"]
+    critic = rows["critic"]["registers"]
+    assert critic["settings"] == ["critic"]
+    assert critic["commands"] == ["critic-data"]
+    assert critic["raters"] == ["critic"]
+    assert rows["guidance"]["registers"]["commands"] == ["guidance-compare"]
+    assert "commands" not in rows["raters"]["registers"]
+    table = cli("plugins").stdout
+    assert "critic-data" in table and "essential" in table
+
+
 def test_env_reports_versions(cli):
     outcome = cli("env")
     assert "python:" in outcome.stdout and "pluggy:" in outcome.stdout
