@@ -44,6 +44,8 @@ py-modules = ["rl_demo_plugin", "rl_flaky_plugin", "rl_broken_plugin", "rl_typo_
 DEMO = '''\
 """A data source of sums, and hooks that take fewer arguments than they are offered."""
 
+from pydantic import BaseModel, ConfigDict
+
 from reasonloop import hookimpl
 from reasonloop.core.records import Problem, Reference
 
@@ -73,14 +75,23 @@ def reasonloop_eval_metrics(samples):
     return {"samples": len(samples), "answered": sum(s.extracted is not None for s in samples)}
 
 
+class DemoSettings(BaseModel):
+    """plugins.settings.demo: what the report section says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = "demo-sums"
+
+
 @hookimpl
-def reasonloop_report_sections():
-    return ["## demo-sums\\n\\nWritten by the demo plugin."]
+def reasonloop_register_settings(register):
+    register("demo", DemoSettings)
 
 
-# Settings: the place for this plugin's settings model (plugins.settings.demo),
-# registered through reasonloop_register_settings(register); the listing test
-# below then also sees {"settings": ["demo"]} in its "registers".
+@hookimpl
+def reasonloop_report_sections(run):
+    settings = run.settings_for("demo") or DemoSettings()
+    return [f"## {settings.title}\\n\\nWritten by the demo plugin."]
 '''
 
 FLAKY_BROKEN = """\
@@ -129,6 +140,7 @@ data:
   eval: [{{name: demo-sums, options: {{count: 3}}}}]
 eval: {{n: 2, temperature: 0.8, max_tokens: 16}}
 trainer: {{name: none}}
+plugins: {{settings: {{demo: {{title: Sums of the demo}}}}}}
 """
 
 ALL = ("demo", "flaky", "broken", "typo")
@@ -187,15 +199,56 @@ def test_plugins_lists_the_installed_plugin_and_what_it_registers(site, tmp_path
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     demo = rows["demo"]
     assert demo["version"] == "0.3.0" and demo["builtin"] is False
-    assert demo["registers"] == {"datasets": ["demo-sums"]}
+    assert demo["registers"] == {"datasets": ["demo-sums"], "settings": ["demo"]}
     assert demo["hooks"] == [
         "reasonloop_eval_metrics",
         "reasonloop_register_datasets",
+        "reasonloop_register_settings",
         "reasonloop_report_sections",
     ]
     assert "flaky" not in rows and rows["datasets"]["essential"] is True
     table = reasonloop(site, tmp_path, "plugins", on=("demo",))
     assert "datasets: demo-sums" in table.stdout and "installed" in table.stdout
+
+
+def test_validate_checks_an_installed_plugins_settings(site, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.format(run_dir=tmp_path / "run", model="unused"))
+    ok = reasonloop(site, tmp_path, "validate", str(recipe), on=("demo",))
+    assert ok.returncode == 0, ok.stderr
+    typo = reasonloop(
+        site,
+        tmp_path,
+        "validate",
+        str(recipe),
+        "--set",
+        "plugins.settings.demo.titel=x",
+        on=("demo",),
+    )
+    assert typo.returncode == 2
+    assert "plugins.settings.demo.titel: unknown key; did you mean 'title'?" in typo.stderr
+    assert "Traceback" not in typo.stderr
+    misspelt = reasonloop(
+        site,
+        tmp_path,
+        "validate",
+        str(recipe),
+        "--set",
+        "plugins.settings.dmeo.title=x",
+        on=("demo",),
+    )
+    assert misspelt.returncode == 2
+    assert "no plugin declares settings 'dmeo'" in misspelt.stderr
+    assert "did you mean 'demo'?" in misspelt.stderr
+    # A blocked plugin's block is not checked (nothing says what it accepts), and
+    # validate says it is ignored.
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(recipe.read_text().replace("name: demo-sums", "name: arithmetic"))
+    off = reasonloop(site, tmp_path, "validate", str(plain), on=())
+    assert off.returncode == 0, off.stderr
+    assert "demo" in off.stdout + off.stderr and "ignored" in off.stdout + off.stderr
+    schema = json.loads(reasonloop(site, tmp_path, "schema", on=("demo",)).stdout)
+    assert "DemoSettings" in json.dumps(schema)
 
 
 def test_an_installed_plugin_that_fails_to_import_is_named(site, tmp_path):
@@ -225,7 +278,8 @@ def test_a_tiny_evaluation_uses_the_plugins_data_source_and_hooks(site, tmp_path
     demo = metrics["plugins"]["demo"]
     assert demo["samples"] == 6 and 0 <= demo["answered"] <= 6
     assert {a["problem_id"] for a in metrics["answers"]} == {"sum-2-3", "sum-4-4", "sum-7-1"}
-    assert "Written by the demo plugin." in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "## Sums of the demo\n\nWritten by the demo plugin." in report
 
 
 @pytest.mark.slow
