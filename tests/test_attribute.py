@@ -273,6 +273,7 @@ def plugins_asked(run_dir: Path) -> set[str]:
     return {s.request.plugin for s in JsonlLog(run_dir / "base" / "eval_samples.jsonl", Sample)}
 
 
+@pytest.mark.slow
 def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypatch):
     out = tmp_path / "attribution"
     args = ("attribute", small_recipe, "--plugins", "critic,guidance", "--eval", "-o", out)
@@ -338,6 +339,7 @@ def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypat
         assert (Path(run_dir) / "base" / "eval.json").stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow
 def test_an_interrupted_attribution_resumes_its_subsets(cli, small_recipe, tmp_path, monkeypatch):
     import reasonloop.core.loop as loop_module
 
@@ -379,6 +381,7 @@ def test_an_interrupted_attribution_resumes_its_subsets(cli, small_recipe, tmp_p
     assert [r["status"] for r in rows(out)] == ["done", "done"]
 
 
+@pytest.mark.slow
 def test_training_attribution_reads_the_last_iteration(cli, small_recipe, tmp_path):
     out = tmp_path / "attribution"
     outcome = cli(
