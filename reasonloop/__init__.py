@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
+from reasonloop.core import __version__
 from reasonloop.core.hookspecs import hookimpl
 
 __all__ = ["__version__", "hookimpl"]
-
-__version__ = "0.1.0"

@@ -242,7 +242,7 @@ def describe_plugins(pm: pluggy.PluginManager, registered: bool = False) -> list
     registers, per register hook (``{"backends": ["openai", ...]}``); this
     calls the register hooks.
     """
-    from reasonloop import __version__
+    from reasonloop.core import __version__
 
     versions = {
         ep.name: ep.dist.version
