@@ -38,12 +38,15 @@ def test_broken_recipe_exits_2_with_one_clear_message(cli, write_recipe):
 
 
 def test_unknown_names_are_caught_before_running(cli, write_recipe):
-    outcome = cli("validate", write_recipe(GOOD), "--set", "trainer.name=magic")
+    path = write_recipe(GOOD)
+    outcome = cli("validate", path, "--set", "trainer.name=magic")
     assert outcome.exit_code == 2
-    assert "trainer.name: unknown trainer 'magic'" in outcome.stderr
-    outcome = cli("validate", write_recipe(GOOD), "--set", "data.eval.0.name=nope")
+    assert f"{path}: trainer.name: unknown trainer 'magic' (known:" in outcome.stderr
+    outcome = cli("validate", path, "--set", "trainer.name=trl-stf")
+    assert "unknown trainer 'trl-stf'; did you mean 'trl-sft'?" in outcome.stderr
+    outcome = cli("validate", path, "--set", "data.eval.0.name=nope")
     assert outcome.exit_code == 2
-    assert "data.eval.0.name: unknown dataset 'nope'" in outcome.stderr
+    assert f"{path}: data.eval.0.name: unknown dataset 'nope'" in outcome.stderr
 
 
 def test_schema_is_json_schema(cli):

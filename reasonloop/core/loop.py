@@ -35,6 +35,7 @@ from reasonloop.core.rundir import (
 )
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
 from reasonloop.core.settings import validate_plugin_settings
+from reasonloop.core.validation import did_you_mean
 from reasonloop.core.verification import DomainVerifiers
 from reasonloop.errors import UsageError
 
@@ -64,14 +65,14 @@ def build_run_context(
     for note in run.settings.notes():
         progress.event(note)
     for role, cfg in recipe.roles.items():
-        _known(run.backends, cfg.backend, f"roles.{role}.backend")
-    _known(run.verifiers, recipe.verifier.name, "verifier.name")
+        _known(run.backends, cfg.backend, f"roles.{role}.backend", recipe.source)
+    _known(run.verifiers, recipe.verifier.name, "verifier.name", recipe.source)
     for domain, chosen in recipe.verifier.domains.items():
-        _known(run.verifiers, chosen.name, f"verifier.domains.{domain}.name")
-    _known(run.trainers, recipe.trainer.name, "trainer.name")
+        _known(run.verifiers, chosen.name, f"verifier.domains.{domain}.name", recipe.source)
+    _known(run.trainers, recipe.trainer.name, "trainer.name", recipe.source)
     for split in ("train", "eval"):
         for i, spec in enumerate(getattr(recipe.data, split)):
-            _known(run.datasets, spec.name, f"data.{split}.{i}.name")
+            _known(run.datasets, spec.name, f"data.{split}.{i}.name", recipe.source)
     # Trainers only validate their options when built, which is cheap: do it
     # now so a misspelt option fails before hours of sampling, not after.
     trainer = build_checked(
@@ -101,10 +102,12 @@ def _check_actor_follows_training(run: RunContext, trainer: Any) -> None:
     )
 
 
-def _known(registry: Registry, name: str, key: str) -> None:
+def _known(registry: Registry, name: str, key: str, source: str) -> None:
+    """Stop with the file, the key and the close names when ``name`` is not registered."""
     if name not in registry.entries:
         raise UsageError(
-            f"{key}: unknown {registry.kind} {name!r} (known: "
+            f"{source}: {key}: unknown {registry.kind} {name!r}"
+            f"{did_you_mean(name, registry.names())} (known: "
             f"{', '.join(registry.names()) or 'none'})"
         )
 
