@@ -235,6 +235,14 @@ def _registered_names(pm: pluggy.PluginManager) -> dict[str, dict[str, list[str]
     return by_plugin
 
 
+def _is_run_instance(pm: pluggy.PluginManager, name: str) -> bool:
+    """A plugin's per-run instance (``critic.run``), described with its owner."""
+    from reasonloop.core.context import RUN_SUFFIX
+
+    owner = name.removesuffix(RUN_SUFFIX)
+    return owner != name and pm.get_plugin(owner) is not None
+
+
 def describe_plugins(pm: pluggy.PluginManager, registered: bool = False) -> list[dict[str, Any]]:
     """Return name, version and implemented hooks of every registered plugin.
 
@@ -253,7 +261,7 @@ def describe_plugins(pm: pluggy.PluginManager, registered: bool = False) -> list
     names = _registered_names(pm) if registered else {}
     rows = []
     for name, plugin in pm.list_name_plugin():
-        if plugin is None:
+        if plugin is None or _is_run_instance(pm, name):
             continue
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         builtin = getattr(plugin, "__name__", "") in BUILTIN_PLUGINS

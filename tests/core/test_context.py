@@ -70,3 +70,12 @@ def test_an_instances_metrics_are_filed_under_its_owner(run_context):
     run = run_context(extra_plugins=[Owner()])
     merged = run.hooks.eval_metrics([Problem(id="p", prompt="q")], [], None)
     assert merged == {"counting": {"problems": 1}}
+
+
+def test_described_plugins_leave_out_the_per_run_instances(run_context):
+    from reasonloop.core.plugins import describe_plugins
+
+    run = run_context(settings={"critic": {}})
+    assert run.pm.get_plugin("critic.run") is not None
+    names = [row["name"] for row in describe_plugins(run.pm)]
+    assert "critic" in names and "critic.run" not in names
