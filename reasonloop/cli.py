@@ -324,6 +324,28 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 
 @app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+    stage: Annotated[
+        str | None,
+        typer.Option(help="The stage to compare, e.g. iter-001 (default: each run's last)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the comparison here.")
+    ] = None,
+) -> None:
+    """Compare runs on the same held-out problems: intervals, paired differences, tokens."""
+    from reasonloop.core.comparison import compare_runs, load_run_stage
+
+    text = compare_runs([load_run_stage(r, stage) for r in runs])
+    if output is None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    output.write_text(text)
+    out.print(f"comparison: {output}")
+
+
+@app.command()
 def convert(
     model: Annotated[str, typer.Argument(help="A .gguf file, pkg:PACKAGE/FILE or checkpoint.")],
     output: Annotated[Path, typer.Argument(help="Directory for the safetensors checkpoint.")],
