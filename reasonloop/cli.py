@@ -88,13 +88,23 @@ def _run_loop(recipe: Any, run_dir: Path, progress_bars: bool) -> None:
 
 def _print_summary(rows: list[Any]) -> None:
     """The run's summary table: one :class:`~reasonloop.core.report.StageSummary` per row."""
-    table = Table(title="reasonloop run")
-    for col in ("iteration", "held-out accuracy", "samples drawn", "kept", "tokens", "wall time"):
+    from reasonloop.core.pairing import format_accuracy
+
+    table = Table(title="reasonloop run: held-out accuracy with its 95% interval")
+    # A stage name and an interval each read as one value: never broken over lines.
+    table.add_column("iteration", justify="right", no_wrap=True)
+    table.add_column("accuracy [95%]", justify="right", no_wrap=True)
+    for col in ("n", "samples", "kept", "tokens", "time"):
         table.add_column(col, justify="right")
     for r in rows:
-        acc = "-" if r.accuracy is None else f"{r.accuracy:.1%}"
         table.add_row(
-            r.stage, acc, str(r.samples), str(r.kept), str(r.tokens), f"{r.seconds:.0f} s"
+            r.stage,
+            format_accuracy(r.accuracy, r.interval),
+            "-" if r.problems is None else str(r.problems),
+            str(r.samples),
+            str(r.kept),
+            str(r.tokens),
+            f"{r.seconds:.0f} s",
         )
     out.print(table)
 
@@ -184,14 +194,21 @@ def eval_(
         metrics = loop.evaluate_only()
     finally:
         progress.close()
+    from reasonloop.core.pairing import format_accuracy
+
     table = Table(title=f"held-out evaluation of {actor}")
     table.add_column("group")
-    table.add_column("accuracy", justify="right")
+    table.add_column("accuracy [95%]", justify="right")
     table.add_column("problems", justify="right")
-    table.add_row("all", f"{metrics['accuracy']:.1%}", str(metrics["problems"]))
+    table.add_row(
+        "all",
+        format_accuracy(metrics["accuracy"], metrics.get("interval")),
+        str(metrics["problems"]),
+    )
     for key, groups in metrics["by"].items():
         for value, g in groups.items():
-            table.add_row(f"{key}={value}", f"{g['accuracy']:.1%}", str(g["problems"]))
+            acc = format_accuracy(g["accuracy"], g.get("interval"))
+            table.add_row(f"{key}={value}", acc, str(g["problems"]))
     out.print(table)
     out.print(f"tokens: {metrics['tokens']}  eval.json: {target / 'base' / 'eval.json'}")
 
@@ -304,6 +321,28 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     rows = write_report(run)
     _print_summary(rows)
     out.print(f"report: {run_dir / 'report.md'}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+    stage: Annotated[
+        str | None,
+        typer.Option(help="The stage to compare, e.g. iter-001 (default: each run's last)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the comparison here.")
+    ] = None,
+) -> None:
+    """Compare runs on the same held-out problems: intervals, paired differences, tokens."""
+    from reasonloop.core.comparison import compare_runs, load_run_stage
+
+    text = compare_runs([load_run_stage(r, stage) for r in runs])
+    if output is None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    output.write_text(text)
+    out.print(f"comparison: {output}")
 
 
 @app.command()

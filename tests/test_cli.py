@@ -260,3 +260,17 @@ def test_plugins_that_fail_to_load_stop_every_command_with_a_clear_error(cli, mo
     outcome = cli("--help")
     assert outcome.exit_code == ExitCode.PLUGIN_ERROR
     assert "plugin 'x' failed to import" in outcome.stderr and "Traceback" not in outcome.stderr
+
+
+def test_the_run_summary_prints_each_accuracy_with_its_interval(capsys):
+    from reasonloop.cli import _print_summary
+    from reasonloop.core.report import StageSummary
+
+    base = StageSummary(
+        stage="base", iteration=None, accuracy=0.26, problems=200, interval=[0.204, 0.325]
+    )
+    rows = [base, StageSummary(stage="iter-000", iteration=0, samples=8)]  # not evaluated yet
+    _print_summary(rows)
+    text = capsys.readouterr().out
+    assert "26.0% [20.4, 32.5]" in text and "200" in text
+    assert "iter-000" in text and "held-out accuracy with its 95% interval" in text

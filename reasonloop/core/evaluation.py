@@ -9,6 +9,7 @@ from reasonloop.core.accounting import compute_ledger, total_tokens
 from reasonloop.core.context import IterationContext
 from reasonloop.core.lineage import attempt_chains
 from reasonloop.core.records import Problem, Sample
+from reasonloop.core.statistics import bootstrap_interval, wilson_interval
 
 __all__ = ["BREAKDOWNS", "evaluate_stage", "pass_at_k", "pass_at_k_metrics"]
 
@@ -50,9 +51,14 @@ def evaluate_stage(stage: IterationContext, samples: list[Sample]) -> dict[str, 
         "model": stage.models["actor"],
         "problems": len(rows),
         "accuracy": _mean(r["correct"] for r in rows),
+        "interval": _wilson(rows),
         "by": {
             key: {
-                value: {"accuracy": _mean(r["correct"] for r in group), "problems": len(group)}
+                value: {
+                    "accuracy": _mean(r["correct"] for r in group),
+                    "problems": len(group),
+                    "interval": _wilson(group),
+                }
                 for value, group in sorted(_group(rows, key).items())
             }
             for key in BREAKDOWNS
@@ -89,7 +95,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def pass_at_k_metrics(
     problems: list[Problem], by_problem: dict[str, list[Sample]]
 ) -> dict[str, Any]:
-    """pass@k over final attempts (and over first attempts, when plugins refined them)."""
+    """pass@k over final attempts (and over first attempts, when plugins refined them).
+
+    ``intervals`` holds, for each ``pass@k`` key, a 95% bootstrap interval
+    over problems (kept apart so readers of the ``pass@k`` keys see no new ones).
+    """
     counts = []
     refined = False
     for p in problems:
@@ -103,19 +113,30 @@ def pass_at_k_metrics(
     if not counts:
         return out
     out["attempts_per_problem"] = min(n for n, _, _ in counts)
+    intervals: dict[str, list[float]] = {}
     for k in KS:
         eligible = [(n, c, c0) for n, c, c0 in counts if n >= k]
         if len(eligible) < len(counts):
             break
-        out[f"pass@{k}"] = _mean(pass_at_k(n, c, k) for n, c, _ in eligible)
+        final = [pass_at_k(n, c, k) for n, c, _ in eligible]
+        out[f"pass@{k}"] = _mean(final)
+        intervals[f"pass@{k}"] = list(bootstrap_interval(final))
         if refined:
-            out[f"first_attempt_pass@{k}"] = _mean(pass_at_k(n, c0, k) for n, _, c0 in eligible)
+            first = [pass_at_k(n, c0, k) for n, _, c0 in eligible]
+            out[f"first_attempt_pass@{k}"] = _mean(first)
+            intervals[f"first_attempt_pass@{k}"] = list(bootstrap_interval(first))
+    out["intervals"] = intervals
     return out
 
 
 def _mean(values: Any) -> float:
     values = list(values)
     return sum(values) / len(values) if values else 0.0
+
+
+def _wilson(rows: list[dict[str, Any]]) -> list[float]:
+    """The 95% Wilson interval of the rows' accuracy, as eval.json's ``[lo, hi]``."""
+    return list(wilson_interval(sum(bool(r["correct"]) for r in rows), len(rows)))
 
 
 def _group(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:

@@ -9,6 +9,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reasonloop.core.accounting import compute_ledger, merge_ledgers, total_tokens
+from reasonloop.core.pairing import (
+    compare_answers,
+    format_accuracy,
+    format_difference,
+    format_p,
+    format_verdict,
+    load_answers,
+    stage_interval,
+)
 from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.records import Sample, TrainingExample
 from reasonloop.core.rundir import JsonlLog, RunDirectory, atomic_write_text, read_jsonl
@@ -34,6 +43,10 @@ class StageSummary(BaseModel):
     iteration: int | None
     #: Held-out accuracy after the stage; ``None`` without an evaluation.
     accuracy: float | None = None
+    #: Problems the accuracy is over; ``None`` without an evaluation (or an old ``eval.json``).
+    problems: int | None = None
+    #: The accuracy's 95% Wilson interval ``[lo, hi]``.
+    interval: list[float] | None = None
     #: Accuracy by problem metadata (``eval.json``'s ``by``).
     by: dict[str, Any] = Field(default_factory=dict)
     pass_at_k: dict[str, Any] = Field(default_factory=dict)
@@ -64,6 +77,8 @@ def stage_summary(
         stage=label,
         iteration=iteration,
         accuracy=metrics["accuracy"] if metrics else None,
+        problems=metrics.get("problems") if metrics else None,
+        interval=stage_interval(metrics) if metrics else None,
         by=metrics.get("by", {}) if metrics else {},
         pass_at_k=metrics.get("pass_at_k", {}) if metrics else {},
         samples=len(samples),
@@ -92,24 +107,25 @@ def write_report(
     plot = _plot(rows, run_dir.root / "accuracy.png")
     lines = [f"# Run report: {run_dir.root.name}", ""]
     lines += [
-        "| stage | held-out accuracy | samples drawn | kept | tokens | wall time (s) |",
-        "|---|---|---|---|---|---|",
+        "| stage | held-out accuracy [95% interval] | problems | samples drawn | kept | tokens "
+        "| wall time (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        acc = "-" if r.accuracy is None else f"{r.accuracy:.1%}"
-        lines.append(f"| {r.stage} | {acc} | {r.samples} | {r.kept} | {r.tokens} | {r.seconds} |")
+        acc = format_accuracy(r.accuracy, r.interval)
+        n = "-" if r.problems is None else r.problems
+        lines.append(
+            f"| {r.stage} | {acc} | {n} | {r.samples} | {r.kept} | {r.tokens} | {r.seconds} |"
+        )
     evaluated = [r for r in rows if r.accuracy is not None]
+    answers = {
+        r.stage: load_answers(run_dir.stage_dir(r.iteration) / "eval.json") for r in evaluated
+    }
     if len(evaluated) >= 2:
-        first, last = evaluated[0], evaluated[-1]
-        assert first.accuracy is not None and last.accuracy is not None
-        lines += [
-            "",
-            f"Held-out accuracy went from {first.accuracy:.1%} ({first.stage}) to "
-            f"{last.accuracy:.1%} ({last.stage}): {(last.accuracy - first.accuracy) * 100:+.1f} "
-            "points.",
-        ]
+        lines += ["", _headline(evaluated[0], evaluated[-1], answers)]
     if plot:
         lines += ["", f"![accuracy per iteration]({plot.name})"]
+    lines += _paired_section(evaluated, answers)
     for key in ("difficulty", "kind", "source"):
         values = sorted({v for r in evaluated for v in r.by.get(key, {})})
         if not values or (key == "source" and len(values) < 2):
@@ -118,13 +134,13 @@ def write_report(
             "",
             f"## Accuracy by {key}",
             "",
-            "| stage | " + " | ".join(values) + " |",
+            "Accuracy [95% Wilson interval]; n: the problems in each group.",
+            "",
+            "| stage | " + " | ".join(_group_header(evaluated, key, v) for v in values) + " |",
             "|---|" + "---|" * len(values),
         ]
         for r in evaluated:
-            cells = [
-                f"{r.by[key][v]['accuracy']:.1%}" if v in r.by.get(key, {}) else "-" for v in values
-            ]
+            cells = [_group_cell(r, key, v) for v in values]
             lines.append(f"| {r.stage} | " + " | ".join(cells) + " |")
     lines += _pass_at_k_section(evaluated)
     lines += _examples_section(run_dir)
@@ -150,6 +166,69 @@ def write_report(
     return rows
 
 
+def _headline(first: StageSummary, last: StageSummary, answers: dict) -> str:
+    """The report's first sentence: base vs the last stage, paired on the same problems."""
+    assert first.accuracy is not None and last.accuracy is not None
+    text = (
+        f"Held-out accuracy went from {first.accuracy:.1%} ({first.stage}) to "
+        f"{last.accuracy:.1%} ({last.stage}): {(last.accuracy - first.accuracy) * 100:+.1f} points."
+    )
+    c = compare_answers(answers[first.stage], answers[last.stage])
+    if isinstance(c, str):
+        return f"{text} A paired comparison is unavailable: {c}."
+    return (
+        f"{text} Paired on the same {c.problems} problems: {format_difference(c)} "
+        f"(95% paired bootstrap), McNemar exact p = {format_p(c.p_value)}, "
+        f"{c.gained} gained and {c.lost} lost: **{format_verdict(c)}**."
+    )
+
+
+def _paired_section(evaluated: list[StageSummary], answers: dict) -> list[str]:
+    """The first stage (base) against each later one, with both sides' tokens."""
+    if len(evaluated) < 2:
+        return []
+    first = evaluated[0]
+    lines = [
+        "",
+        "## Paired comparisons",
+        "",
+        f"Each stage against {first.stage} on the problems both answered: the difference with "
+        "its 95% paired-bootstrap interval, McNemar's exact p-value, and the problems gained "
+        "and lost. Tokens: each side's sampling and evaluation.",
+        "",
+        f"| stage | problems | difference [95% interval] | McNemar p | gained | lost "
+        f"| tokens ({first.stage}) | tokens (stage) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in evaluated[1:]:
+        c = compare_answers(answers[first.stage], answers[r.stage])
+        if isinstance(c, str):
+            lines.append(
+                f"| {r.stage} | - | unavailable: {c} | - | - | - "
+                f"| {first.tokens} | {r.tokens} | - |"
+            )
+            continue
+        verdict = "distinguishable" if c.distinguishable else "not distinguishable from noise"
+        lines.append(
+            f"| {r.stage} | {c.problems} | {format_difference(c)} | {format_p(c.p_value)} | "
+            f"{c.gained} | {c.lost} | {first.tokens} | {r.tokens} | {verdict} |"
+        )
+    return lines
+
+
+def _group_header(evaluated: list[StageSummary], key: str, value: str) -> str:
+    """A breakdown column's name, with its n when every stage has the same."""
+    ns = {r.by[key][value].get("problems") for r in evaluated if value in r.by.get(key, {})}
+    return f"{value} (n={ns.pop()})" if len(ns) == 1 and None not in ns else value
+
+
+def _group_cell(r: StageSummary, key: str, value: str) -> str:
+    group = r.by.get(key, {}).get(value)
+    if group is None:
+        return "-"
+    return format_accuracy(group["accuracy"], stage_interval(group))
+
+
 def _pass_at_k_section(evaluated: list[StageSummary]) -> list[str]:
     """pass@k per stage, shown when there are several attempts or refined ones."""
     keys: list[str] = []
@@ -163,11 +242,14 @@ def _pass_at_k_section(evaluated: list[StageSummary]) -> list[str]:
         "",
         "## pass@k (unbiased estimator; first_attempt: before plugins refined the programs)",
         "",
+        "Each estimate with its 95% bootstrap interval over problems.",
+        "",
         "| stage | " + " | ".join(keys) + " |",
         "|---|" + "---|" * len(keys),
     ]
     for r in evaluated:
-        cells = [f"{r.pass_at_k[k]:.1%}" if k in r.pass_at_k else "-" for k in keys]
+        intervals = r.pass_at_k.get("intervals", {})
+        cells = [format_accuracy(r.pass_at_k.get(k), intervals.get(k)) for k in keys]
         lines.append(f"| {r.stage} | " + " | ".join(cells) + " |")
     return lines
 
@@ -181,13 +263,23 @@ def _plot(rows: list[StageSummary], path: Path) -> Path | None:
     labels = [r.stage for r in evaluated]
     x = list(range(len(labels)))
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(
+    ys = [100 * (r.accuracy or 0.0) for r in evaluated]
+    # Error bars: each stage's 95% Wilson interval; a stage without one gets none.
+    below = [
+        y - 100 * r.interval[0] if r.interval else 0.0 for y, r in zip(ys, evaluated, strict=True)
+    ]
+    above = [
+        100 * r.interval[1] - y if r.interval else 0.0 for y, r in zip(ys, evaluated, strict=True)
+    ]
+    ax.errorbar(
         x,
-        [100 * (r.accuracy or 0.0) for r in evaluated],
+        ys,
+        yerr=[below, above],
         marker="o",
         linewidth=2.5,
+        capsize=4,
         color="black",
-        label="all",
+        label="all (95% interval)",
     )
     buckets = sorted({v for r in evaluated for v in r.by.get("difficulty", {})})
     for b in buckets:

@@ -44,3 +44,45 @@ def test_pass_at_k_metrics_report_first_attempts_when_refined():
     assert metrics["first_attempt_pass@1"] == 0.0
     plain = pass_at_k_metrics([problem], {"p": samples[:2]})
     assert "first_attempt_pass@1" not in plain and plain["pass@1"] == 0.0
+
+
+def test_eval_json_carries_problem_counts_and_wilson_intervals_everywhere(run_context):
+    from reasonloop.core.context import IterationContext
+    from reasonloop.core.evaluation import evaluate_stage
+    from reasonloop.core.statistics import wilson_interval
+
+    run = run_context()
+    problems = [
+        Problem(id=f"p{i}", prompt="", metadata={"difficulty": "easy" if i < 6 else "hard"})
+        for i in range(10)
+    ]
+    solved = {"p0", "p1", "p2", "p3", "p4", "p6", "p7", "p8"}  # 5/6 easy, 3/4 hard
+    samples = []
+    for p in problems:
+        request = Request(id=f"r-{p.id}", problem_id=p.id, messages=[])
+        verdict = Verdict.CORRECT if p.id in solved else Verdict.WRONG
+        samples.append(
+            Sample(id=f"s-{p.id}", problem_id=p.id, request=request, completion="", verdict=verdict)
+        )
+    stage = IterationContext(run, None, "eval", problems, {"actor": "m"})
+    metrics = evaluate_stage(stage, samples)
+    assert metrics["accuracy"] == 0.8 and metrics["problems"] == 10
+    assert metrics["interval"] == pytest.approx([0.4902, 0.9433], abs=1e-4)
+    easy, hard = metrics["by"]["difficulty"]["easy"], metrics["by"]["difficulty"]["hard"]
+    assert easy["problems"] == 6 and easy["interval"] == list(wilson_interval(5, 6))
+    assert hard["problems"] == 4 and hard["interval"] == list(wilson_interval(3, 4))
+    lo, hi = metrics["pass_at_k"]["intervals"]["pass@1"]
+    assert lo <= metrics["pass_at_k"]["pass@1"] == 0.8 <= hi
+    assert {a["problem_id"]: a["correct"] for a in metrics["answers"]}["p5"] is False
+
+
+def test_pass_at_k_intervals_come_with_every_estimate():
+    problems = [Problem(id=f"p{i}", prompt="") for i in range(20)]
+    by_problem = {
+        p.id: [sample(f"{p.id}-{j}", (i + j) % 3 == 0) for j in range(4)]
+        for i, p in enumerate(problems)
+    }
+    metrics = pass_at_k_metrics(problems, by_problem)
+    assert set(metrics["intervals"]) == {"pass@1", "pass@2"}
+    for key, (lo, hi) in metrics["intervals"].items():
+        assert 0 <= lo <= metrics[key] <= hi <= 1 and lo < hi
