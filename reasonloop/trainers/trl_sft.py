@@ -119,11 +119,16 @@ class TrlSftTrainer(Trainer):
         on_progress: TrainProgress | None = None,
         *,
         ordered: bool = False,
+        report: dict[str, Any] | None = None,
     ) -> TrainResult:
         opts = self.options
         if ordered:
             # A plugin fixed the order (a curriculum): feed the file as it is.
             opts = opts.model_copy(update={"shuffle": False})
+        if report:
+            # The recipe's tracking (report_to, run_name, logging_dir); the
+            # user's own extra_args win, and travel to worker processes too.
+            opts = opts.model_copy(update={"extra_args": {**report, **opts.extra_args}})
         rows = _read_rows(Path(data_path))
         if not rows:
             return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
