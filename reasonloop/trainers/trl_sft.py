@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -311,6 +312,10 @@ def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, t
         opts.gradient_checkpointing
     )
     args.update(opts.extra_args)
+    if "logging_dir" in args and "logging_dir" not in fields:
+        # transformers 5 reads the tensorboard directory from the environment
+        # only; worker processes inherit it.
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(args.pop("logging_dir"))
     try:
         return trl.SFTConfig(**args)
     except TypeError as exc:
