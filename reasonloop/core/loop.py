@@ -35,6 +35,7 @@ from reasonloop.core.rundir import (
 )
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
 from reasonloop.core.settings import validate_plugin_settings
+from reasonloop.core.tracking import check_tracking, trainer_report_args
 from reasonloop.core.validation import did_you_mean
 from reasonloop.core.verification import DomainVerifiers
 from reasonloop.errors import UsageError
@@ -82,6 +83,7 @@ def build_run_context(
         source=recipe.source,
     )
     _check_actor_follows_training(run, trainer)
+    check_tracking(recipe)
     return run
 
 
@@ -362,7 +364,10 @@ class Loop:
                 task.advance(step - task.done)
 
             # Only said when true, so trainers written before the flag still work.
-            keep = {"ordered": True} if it in self.state.ordered else {}
+            keep: dict[str, Any] = {"ordered": True} if it in self.state.ordered else {}
+            report = trainer_report_args(self.recipe, self.dir.root, it)
+            if report:
+                keep["report"] = report
             return trainer.train(d / "train.jsonl", start_from, d, on_progress, **keep)
 
     def _evaluate(

@@ -50,6 +50,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.guidance",
     "reasonloop.plugins.raters",
     "reasonloop.plugins.curriculum",
+    "reasonloop.plugins.tracking",
 )
 
 #: Built-in plugins a run cannot do without: they register the backends,

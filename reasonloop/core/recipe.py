@@ -28,6 +28,7 @@ __all__ = [
     "RoleConfig",
     "SamplingConfig",
     "SelectionConfig",
+    "TrackingConfig",
     "TrainerConfig",
     "VerifierConfig",
     "apply_overrides",
@@ -159,6 +160,21 @@ class EvalConfig(Section):
     max_rounds: int = Field(default=8, ge=1)
 
 
+class TrackingConfig(Section):
+    """Where per-stage numbers and training loss are logged (see docs/tracking.md)."""
+
+    #: Tracking backends, each an optional extra (``tensorboard``, ``wandb``);
+    #: empty: no tracking, and the trainer reports nowhere.
+    backends: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
+    #: The project (wandb) the run is logged under; default: the recipe's name.
+    project: str | None = None
+    #: The run's name in the tracker; default: the run directory's name.
+    run_name: str | None = None
+    #: Where local logs go (tensorboard event files, wandb's offline files);
+    #: default ``<run_dir>/tracking``, relative paths from the run directory.
+    dir: str | None = None
+
+
 class PluginsConfig(Section):
     """Which plugins run, and their settings."""
 
@@ -188,6 +204,7 @@ class Recipe(Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     _source: str = PrivateAttr(default="<recipe>")
 
     @property

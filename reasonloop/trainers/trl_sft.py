@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -119,11 +120,16 @@ class TrlSftTrainer(Trainer):
         on_progress: TrainProgress | None = None,
         *,
         ordered: bool = False,
+        report: dict[str, Any] | None = None,
     ) -> TrainResult:
         opts = self.options
         if ordered:
             # A plugin fixed the order (a curriculum): feed the file as it is.
             opts = opts.model_copy(update={"shuffle": False})
+        if report:
+            # The recipe's tracking (report_to, run_name, logging_dir); the
+            # user's own extra_args win, and travel to worker processes too.
+            opts = opts.model_copy(update={"extra_args": {**report, **opts.extra_args}})
         rows = _read_rows(Path(data_path))
         if not rows:
             return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
@@ -306,6 +312,10 @@ def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, t
         opts.gradient_checkpointing
     )
     args.update(opts.extra_args)
+    if "logging_dir" in args and "logging_dir" not in fields:
+        # transformers 5 reads the tensorboard directory from the environment
+        # only; worker processes inherit it.
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(args.pop("logging_dir"))
     try:
         return trl.SFTConfig(**args)
     except TypeError as exc:
