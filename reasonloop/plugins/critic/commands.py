@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from reasonloop.core.plugins import make_plugin_manager
 from reasonloop.core.recipe import load_run_recipe
+from reasonloop.core.settings import validate_plugin_settings
 from reasonloop.errors import UsageError
 from reasonloop.plugins.critic.data import export_critic_data
 from reasonloop.plugins.critic.settings import NAME, CriticSettings
@@ -35,7 +37,9 @@ def critic_data(
     if format_ not in FORMATS:
         raise UsageError(f"--format {format_!r}: expected stepwise or critique")
     recipe = load_run_recipe(run_dir)
-    cfg = CriticSettings.model_validate(recipe.plugins.settings.get(NAME) or {})
+    # The same validation a run does, so a bad block gets the same message.
+    pm = make_plugin_manager(disable=recipe.plugins.disable)
+    cfg = validate_plugin_settings(recipe, pm).values.get(NAME) or CriticSettings()
     counts = export_critic_data(run_dir, output, format_, threshold, correct, cfg)  # type: ignore[arg-type]
     typer.echo(
         f"wrote {counts['rows']} rows to {output}: {counts['rolled_out']} rolled-out solutions, "

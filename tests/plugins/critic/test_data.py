@@ -43,3 +43,18 @@ def test_critic_data_without_rollouts_is_a_clear_error(tmp_path, cli, run_contex
     Loop(run).run_all()
     outcome = cli("critic-data", tmp_path, "-o", tmp_path / "c.jsonl")
     assert outcome.exit_code == 2 and "rollouts > 0" in outcome.stderr
+
+
+def test_critic_data_checks_the_runs_critic_settings_like_a_run(tmp_path, cli):
+    """A run directory whose recipe has a bad critic block gets the run's own message."""
+    (tmp_path / "recipe.yaml").write_text(
+        "version: 1\nname: r\nroles: {actor: {model: m}}\n"
+        "data: {train: [{name: arithmetic}]}\n"
+        "plugins: {settings: {critic: {rolouts: 2}}}\n"
+    )
+    outcome = cli("critic-data", tmp_path, "-o", tmp_path / "c.jsonl")
+    assert outcome.exit_code == 2
+    assert "plugins.settings.critic.rolouts: unknown key; did you mean 'rollouts'?" in (
+        outcome.stderr
+    )
+    assert "Traceback" not in outcome.stderr and not (tmp_path / "c.jsonl").exists()
