@@ -35,7 +35,6 @@ from reasonloop.core.recipe import recipe_from_dict
 from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.core.scheduler import BackendPool, RoundScheduler
-from reasonloop.plugins.guidance import settings_of
 from reasonloop.plugins.guidance.metrics import stage_metrics
 from reasonloop.plugins.guidance.report import plot_comparison
 
@@ -111,7 +110,7 @@ def run_config(
     for p in problems:
         candidates.extend(run.hooks.training_examples(p, by_problem.get(p.id, []), stage))
     selected = run.hooks.select_examples(candidates, stage)
-    m = stage_metrics(problems, samples, selected, settings=settings_of(run), recipe=recipe)
+    m = stage_metrics(problems, samples, selected, settings=run.settings_for("guidance"), recipe=recipe)
     extra = [s for s in samples if s.request.plugin == "guidance"]
     m.update(
         name=name,

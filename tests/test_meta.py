@@ -44,3 +44,19 @@ def test_every_hook_has_a_test(hook):
 def test_every_hookspec_documents_itself(hook):
     doc = " ".join((getattr(hookspecs, hook).__doc__ or "").split())
     assert "Called" in doc and ("Return" in doc or "return value is ignored" in doc), hook
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "benchmarks").glob("*.py")), ids=lambda p: p.name)
+def test_benchmarks_import_only_names_that_exist(script):
+    """Benchmarks are not run by CI; a renamed function must still break a test."""
+    import ast
+    import importlib
+    import importlib.util
+
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("reasonloop"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name) or importlib.util.find_spec(
+                    f"{node.module}.{alias.name}"
+                ), f"{script.name} imports {alias.name} from {node.module}, which has no such name"
