@@ -110,7 +110,9 @@ def run_config(
     for p in problems:
         candidates.extend(run.hooks.training_examples(p, by_problem.get(p.id, []), stage))
     selected = run.hooks.select_examples(candidates, stage)
-    m = stage_metrics(problems, samples, selected, settings=run.settings_for("guidance"), recipe=recipe)
+    m = stage_metrics(
+        problems, samples, selected, settings=run.settings_for("guidance"), recipe=recipe
+    )
     extra = [s for s in samples if s.request.plugin == "guidance"]
     m.update(
         name=name,
