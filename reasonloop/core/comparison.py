@@ -13,6 +13,7 @@ from reasonloop.core.pairing import (
     format_difference,
     format_p,
     load_answers,
+    short_verdict,
 )
 from reasonloop.core.report import StageSummary, summary_rows
 from reasonloop.core.rundir import RunDirectory
@@ -100,7 +101,7 @@ def compare_runs(runs: list[RunStage]) -> str:
             continue
         c = compare_answers(first.answers, r.answers)
         assert not isinstance(c, str)  # same problems, checked above
-        verdict = "distinguishable" if c.distinguishable else "not distinguishable from noise"
+        verdict = short_verdict(c)
         lines.append(
             f"| {r.root} | {r.row.stage} | {acc} | {format_difference(c)} | "
             f"{format_p(c.p_value)} | {c.gained} | {c.lost} | {tokens} | {verdict} |"

@@ -14,6 +14,7 @@ __all__ = [
     "format_p",
     "format_verdict",
     "load_answers",
+    "short_verdict",
     "stage_interval",
 ]
 
@@ -59,9 +60,23 @@ def format_accuracy(accuracy: float | None, interval: list[float] | None = None)
 
 def format_verdict(c: PairedComparison) -> str:
     """Whether a paired difference is more than noise, in the words the report uses."""
-    if c.distinguishable:
-        return "distinguishable from noise (the interval excludes 0)"
+    if c.verdict == "distinguishable":
+        return "distinguishable from noise (the interval excludes 0 and McNemar's p < 0.05)"
+    if c.verdict == "borderline":
+        if c.interval_excludes_zero:
+            why = f"the interval excludes 0 but McNemar's p = {format_p(c.p_value)}"
+        else:
+            why = f"McNemar's p = {format_p(c.p_value)} but the interval spans 0"
+        return f"borderline: {why}; not distinguishable from noise by both tests"
     return "not distinguishable from noise (the interval spans 0)"
+
+
+def short_verdict(c: PairedComparison) -> str:
+    """The verdict in a table cell: ``distinguishable``, ``borderline`` or ``not distinguishable
+    from noise``."""
+    if c.verdict == "not distinguishable":
+        return "not distinguishable from noise"
+    return c.verdict
 
 
 def format_difference(c: PairedComparison) -> str:

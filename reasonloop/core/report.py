@@ -16,6 +16,7 @@ from reasonloop.core.pairing import (
     format_p,
     format_verdict,
     load_answers,
+    short_verdict,
     stage_interval,
 )
 from reasonloop.core.plots import pyplot, save_figure
@@ -208,7 +209,7 @@ def _paired_section(evaluated: list[StageSummary], answers: dict) -> list[str]:
                 f"| {first.tokens} | {r.tokens} | - |"
             )
             continue
-        verdict = "distinguishable" if c.distinguishable else "not distinguishable from noise"
+        verdict = short_verdict(c)
         lines.append(
             f"| {r.stage} | {c.problems} | {format_difference(c)} | {format_p(c.p_value)} | "
             f"{c.gained} | {c.lost} | {first.tokens} | {r.tokens} | {verdict} |"

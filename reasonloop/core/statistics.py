@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -17,6 +18,9 @@ __all__ = [
     "paired_comparison",
     "wilson_interval",
 ]
+
+#: The significance level that goes with the 95% intervals.
+ALPHA = 0.05
 
 #: Bootstrap resamples: enough that the interval's ends move by well under a point between seeds.
 RESAMPLES = 2000
@@ -132,10 +136,30 @@ class PairedComparison(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def distinguishable(self) -> bool:
-        """Whether the interval excludes zero: the change is more than resampling noise."""
+    def interval_excludes_zero(self) -> bool:
+        """Whether the paired-bootstrap interval lies wholly above or below zero."""
         lo, hi = self.interval
         return lo > 0 or hi < 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> Literal["distinguishable", "borderline", "not distinguishable"]:
+        """What the two tests say together.
+
+        ``distinguishable`` when the interval excludes zero *and* McNemar's
+        p-value is under ``1 - confidence``; ``borderline`` when only one of
+        them says so (the percentile bootstrap runs a little narrow on few
+        discordant problems, the exact test a little wide); otherwise
+        ``not distinguishable``.
+        """
+        votes = int(self.interval_excludes_zero) + int(self.p_value < ALPHA)
+        return ("not distinguishable", "borderline", "distinguishable")[votes]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def distinguishable(self) -> bool:
+        """Whether the change is more than noise by both tests (``verdict`` says more)."""
+        return self.verdict == "distinguishable"
 
 
 def paired_comparison(

@@ -96,6 +96,20 @@ def test_paired_comparison_counts_gained_and_lost_on_shared_ids() -> None:
         paired_comparison({"x": True}, {"y": True})
 
 
+def test_the_verdict_needs_both_tests_and_says_borderline_when_they_disagree() -> None:
+    a = {str(i): False for i in range(100)}
+    # 5 gained, 0 lost: a resample keeps no gain with probability 0.95**100 < 1%, so the
+    # bootstrap interval excludes zero, while McNemar's exact p is 2 / 2**5 = 0.0625.
+    b = {**a, **{str(i): True for i in range(5)}}
+    c = paired_comparison(a, b)
+    assert c.interval[0] > 0 and c.p_value == pytest.approx(0.0625)
+    assert c.interval_excludes_zero and c.verdict == "borderline" and not c.distinguishable
+    six = paired_comparison(a, {**a, **{str(i): True for i in range(6)}})
+    assert six.p_value == pytest.approx(2 / 64) and six.verdict == "distinguishable"
+    assert paired_comparison(a, a).verdict == "not distinguishable"
+    assert c.model_dump()["verdict"] == "borderline"
+
+
 def test_wilson_covers_the_true_rate_about_95_percent_of_the_time() -> None:
     rng = np.random.default_rng(1234)
     draws, n = 4000, 60
