@@ -331,18 +331,31 @@ def compare(
         typer.Option(help="The stage to compare, e.g. iter-001 (default: each run's last)."),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the comparison here.")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the comparison here, and its plot beside it (.png)."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Draw the plot here (default: beside --output).")
     ] = None,
 ) -> None:
     """Compare runs on the same held-out problems: intervals, paired differences, tokens."""
-    from reasonloop.core.comparison import compare_runs, load_run_stage
+    from reasonloop.core.comparison import compare_runs, load_run_stage, plot_comparison
 
-    text = compare_runs([load_run_stage(r, stage) for r in runs])
+    stages = [load_run_stage(r, stage) for r in runs]
+    text = compare_runs(stages)  # refuses unpaired runs before anything is drawn
+    target = plot or (output.with_suffix(".png") if output is not None else None)
+    if target is not None:
+        plot_comparison(stages, target)
+        text = compare_runs(stages, plot=target)
     if output is None:
         out.print(text, markup=False, highlight=False, soft_wrap=True)
-        return
-    output.write_text(text)
-    out.print(f"comparison: {output}")
+    else:
+        output.write_text(text)
+        out.print(f"comparison: {output}")
+    if target is not None:
+        out.print(f"plot: {target}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonloop.core.accounting import merge_ledgers, total_tokens
+from reasonloop.core.coverage import BucketCoverage, bucket_order, training_coverage
 from reasonloop.core.pairing import (
     compare_answers,
     format_accuracy,
@@ -15,11 +16,12 @@ from reasonloop.core.pairing import (
     load_answers,
     short_verdict,
 )
+from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.report import StageSummary, summary_rows
 from reasonloop.core.rundir import RunDirectory
 from reasonloop.errors import UsageError
 
-__all__ = ["RunStage", "compare_runs", "load_run_stage"]
+__all__ = ["RunStage", "compare_runs", "load_run_stage", "plot_comparison"]
 
 
 @dataclass
@@ -31,6 +33,8 @@ class RunStage:
     answers: dict[str, bool]
     #: Tokens by role, plugin and purpose over every stage up to this one.
     compute: list[dict[str, Any]]
+    #: Training problems by difficulty over the iterations up to this one.
+    coverage: list[BucketCoverage]
 
 
 def load_run_stage(root: Path, stage: str | None = None) -> RunStage:
@@ -55,7 +59,13 @@ def load_run_stage(root: Path, stage: str | None = None) -> RunStage:
             "(written by an older reasonloop); rerun its evaluation"
         )
     upto = rows[: rows.index(row) + 1]
-    return RunStage(root, row, answers, merge_ledgers(*(r.compute for r in upto)))
+    return RunStage(
+        root,
+        row,
+        answers,
+        merge_ledgers(*(r.compute for r in upto)),
+        training_coverage(root, row.iteration),
+    )
 
 
 def _check_same_problems(first: RunStage, other: RunStage) -> None:
@@ -74,8 +84,9 @@ def _check_same_problems(first: RunStage, other: RunStage) -> None:
         )
 
 
-def compare_runs(runs: list[RunStage]) -> str:
-    """``compare.md``: accuracy with intervals, differences paired with the first run, tokens."""
+def compare_runs(runs: list[RunStage], plot: Path | None = None) -> str:
+    """``compare.md``: accuracy with intervals, differences paired with the first run, tokens,
+    training coverage by difficulty, and the plot at ``plot`` when one was drawn there."""
     if len(runs) < 2:
         raise UsageError("compare needs at least two run directories")
     first = runs[0]
@@ -119,4 +130,70 @@ def compare_runs(runs: list[RunStage]) -> str:
                 f"| {r.root} | {c['role']} | {c['plugin']} | {c['purpose']} | "
                 f"{c['requests']} | {c['prompt_tokens']} | {c['completion_tokens']} |"
             )
+    lines += _coverage_section(runs)
+    if plot is not None:
+        lines += ["", f"![accuracy and coverage]({plot.name})"]
     return "\n".join(lines) + "\n"
+
+
+def _coverage_section(runs: list[RunStage]) -> list[str]:
+    if not any(r.coverage for r in runs):
+        return []
+    lines = [
+        "",
+        "## Training coverage by difficulty",
+        "",
+        "Training problems sampled in the iterations up to the compared stage, and the share "
+        "with at least one selected training example [95% Wilson interval].",
+        "",
+        "| run | stage | difficulty | problems | covered [95% interval] | examples |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        for b in r.coverage:
+            lo, hi = b.interval
+            lines.append(
+                f"| {r.root} | {r.row.stage} | {b.difficulty} | {b.problems} | "
+                f"{b.covered} ({b.share:.1%} [{100 * lo:.1f}, {100 * hi:.1f}]) | {b.examples} |"
+            )
+    return lines
+
+
+def plot_comparison(runs: list[RunStage], path: Path) -> Path:
+    """Held-out accuracy per run with its interval and, beside it, coverage by difficulty."""
+    plt = pyplot()
+    buckets = sorted({b.difficulty for r in runs for b in r.coverage}, key=bucket_order)
+    fig, axes = plt.subplots(1, 2 if buckets else 1, figsize=(11 if buckets else 6, 4.2),
+                             squeeze=False)  # fmt: skip
+    labels = [f"{r.root.name}\n{r.row.stage}" for r in runs]
+    acc = [100 * (r.row.accuracy or 0.0) for r in runs]
+    ivs = [r.row.interval or [r.row.accuracy or 0.0] * 2 for r in runs]
+    err = [[a - 100 * lo for a, (lo, _) in zip(acc, ivs, strict=True)],
+           [100 * hi - a for a, (_, hi) in zip(acc, ivs, strict=True)]]  # fmt: skip
+    ax = axes[0][0]
+    ax.bar(range(len(runs)), acc, color=[f"C{i}" for i in range(len(runs))], alpha=0.8)
+    ax.errorbar(range(len(runs)), acc, yerr=err, fmt="none", ecolor="black", capsize=4)
+    ax.set_xticks(range(len(runs)), labels, fontsize=7)
+    ax.set_ylabel("held-out accuracy (%) with 95% interval")
+    ax.set_ylim(0, min(100, max(100 * hi for _, hi in ivs) + 10))
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title("Held-out accuracy")
+    if buckets:
+        ax = axes[0][1]
+        width = 0.8 / len(runs)
+        for i, r in enumerate(runs):
+            got = {b.difficulty: b for b in r.coverage}
+            xs = [j + (i - (len(runs) - 1) / 2) * width for j in range(len(buckets))]
+            cells = [got.get(b) for b in buckets]
+            ys = [100 * c.share if c else float("nan") for c in cells]
+            lo = [100 * (c.share - c.interval[0]) if c else 0.0 for c in cells]
+            hi = [100 * (c.interval[1] - c.share) if c else 0.0 for c in cells]
+            ax.bar(xs, ys, width=width, color=f"C{i}", alpha=0.8, label=r.root.name)
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="black", capsize=2)
+        ax.set_xticks(range(len(buckets)), [f"difficulty {b}" for b in buckets])
+        ax.set_ylabel("training problems covered (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(loc="best", fontsize=7)
+        ax.set_title("Training coverage by difficulty")
+    return save_figure(fig, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reasonloop.core.accounting import compute_ledger
-from reasonloop.core.comparison import compare_runs, load_run_stage
+from reasonloop.core.comparison import compare_runs, load_run_stage, plot_comparison
 from reasonloop.core.records import Request, Sample
 from reasonloop.core.rundir import RunDirectory, RunState, atomic_write_json, write_records
 from reasonloop.core.statistics import wilson_interval
@@ -89,5 +89,40 @@ def test_the_compare_command_prints_or_writes_the_table(tmp_path, cli):
     target = tmp_path / "compare.md"
     outcome = cli("compare", a, b, "--stage", "base", "-o", target)
     assert outcome.exit_code == 0 and "+20.0 points" in target.read_text()
+    # The plot lands beside the table, which links it.
+    png = tmp_path / "compare.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "(compare.png)" in target.read_text()
+    elsewhere = tmp_path / "plots" / "runs.png"
+    elsewhere.parent.mkdir()
+    assert cli("compare", a, b, "--plot", elsewhere).exit_code == 0 and elsewhere.exists()
     refused = cli("compare", a, tmp_path / "missing")
     assert refused.exit_code != 0 and "not a run directory" in refused.stderr
+
+
+def test_compare_shows_training_coverage_by_difficulty(tmp_path):
+    a = make_run(tmp_path / "a", {"base": {1}, "iter-000": {1, 2}})
+    b = make_run(tmp_path / "b", {"base": {1}, "iter-000": {1, 2, 3}})
+    problems = [
+        {"id": "p", "prompt": "x", "metadata": {"difficulty": 2}},
+        {"id": "q", "prompt": "y", "metadata": {"difficulty": 3}},
+    ]
+    for root in (a, b):
+        write_records(root / "problems" / "train.jsonl", problems)
+    # Run b also samples q and keeps an example of each problem; run a keeps none.
+    extra = sample("q-0", "sample", 10).model_copy(update={"problem_id": "q"})
+    write_records(b / "iter-000" / "samples.jsonl",
+                  [sample("b-0", "sample", 10).model_dump(), extra.model_dump()])  # fmt: skip
+    write_records(b / "iter-000" / "selected.jsonl", [
+        {"id": "e1", "problem_id": "p", "messages": []},
+        {"id": "e2", "problem_id": "q", "messages": []},
+    ])  # fmt: skip
+    stages = [load_run_stage(a), load_run_stage(b)]
+    text = compare_runs(stages)
+    section = text.split("## Training coverage by difficulty")[1]
+    assert f"| {a} | iter-000 | 2 | 1 | 0 (0.0% [0.0, 79.3]) | 0 |" in section
+    assert f"| {b} | iter-000 | 2 | 1 | 1 (100.0% [20.7, 100.0]) | 1 |" in section
+    assert f"| {b} | iter-000 | 3 | 1 | 1 (100.0% [20.7, 100.0]) | 1 |" in section
+    at_base = compare_runs([load_run_stage(a, "base"), load_run_stage(b, "base")])
+    assert "Training coverage" not in at_base
+    png = plot_comparison(stages, tmp_path / "c.png")
+    assert png.stat().st_size > 10_000

@@ -10,12 +10,12 @@ iteration directory and the benchmark.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reasonloop.core.coverage import bucket_order
 from reasonloop.core.records import Problem, Sample, TrainingExample
 from reasonloop.core.rundir import JsonlLog, RunDirectory, read_jsonl
 from reasonloop.plugins.guidance.samples import shortcut_of, strategy_of
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
     from reasonloop.plugins.guidance.settings import GuidanceSettings
 
 __all__ = ["bucket_order", "iteration_dirs", "run_metrics", "stage_metrics"]
-
-
-def bucket_order(bucket: str) -> tuple[float, str]:
-    """Sort difficulty buckets by their first number (``"5+"`` after ``"3-4"``), then by name."""
-    m = re.search(r"-?\d+(\.\d+)?", bucket)
-    return (float(m.group()) if m else float("inf"), bucket)
 
 
 def stage_metrics(
