@@ -368,6 +368,11 @@ def example_notes(data: dict[str, Any]) -> str:
     if sel.clean:
         selection += ", and cut each after the sentence that states the answer"
     start = "the base model" if r.trainer.restart_from_base else "the previous iteration's model"
+    start += (
+        " on every iteration's examples so far"
+        if r.trainer.trains_on_all_iterations
+        else " on this iteration's examples"
+    )
     ev = r.eval
     how = (
         "greedy (one sample at temperature 0)"

@@ -206,7 +206,8 @@ def reasonloop_order_examples(
 
     Called once per iteration after selection, before ``train.jsonl`` is
     written, with every example the trainer will see (with
-    ``trainer.restart_from_base``, earlier iterations' selections too).
+    ``trainer.examples: all``, the default with ``restart_from_base``,
+    earlier iterations' selections too).
     Return the same examples in the order the trainer must see them, or
     ``None`` to keep the order. Only the first non-``None`` result counts.
     When a plugin orders, the loop calls the trainer with ``ordered=True``,

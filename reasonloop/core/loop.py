@@ -320,7 +320,7 @@ class Loop:
         write_records(d / "candidates.jsonl", candidates)
         write_records(d / "selected.jsonl", selected)
         train_rows = selected
-        if self.recipe.trainer.restart_from_base:
+        if self.recipe.trainer.trains_on_all_iterations:
             train_rows = []
             for it in range(stage.iteration or 0):
                 train_rows.extend(
@@ -328,7 +328,7 @@ class Loop:
                 )
             train_rows.extend(selected)
         # Ordering sees exactly what the trainer will see, so a curriculum
-        # spans the whole file (with restart_from_base, earlier selections too).
+        # spans the whole file (with trainer.examples: all, earlier selections too).
         ordered = self.run.hooks.order_examples(train_rows, stage)
         write_records(d / "train.jsonl", (ex.to_trl() for ex in ordered or train_rows))
         return selected, ordered is not None

@@ -139,13 +139,25 @@ class SelectionConfig(Section):
 class TrainerConfig(Section):
     name: str = "trl-sft"
     options: dict[str, Any] = Field(default_factory=dict)
-    #: Each iteration trains from the base model on the union of all
-    #: iterations' examples instead of continuing from the last model.
+    #: Each iteration trains from the base model instead of continuing from
+    #: the last iteration's model.
     restart_from_base: bool = False
+    #: What each iteration trains on: its own selected examples
+    #: (``iteration``) or every iteration's so far (``all``). ``auto``: ``all``
+    #: with ``restart_from_base``, ``iteration`` without. The GSI paper's
+    #: regime is ``restart_from_base: true`` with ``examples: iteration``.
+    examples: Literal["auto", "iteration", "all"] = "auto"
     #: The local checkpoint the first training starts from, when the actor's
     #: ``model`` is not one (a name a server serves, with ``backend: openai``);
     #: default: the actor's model.
     base_model: str | None = None
+
+    @property
+    def trains_on_all_iterations(self) -> bool:
+        """Whether ``train.jsonl`` holds every iteration's selection, not only the current one."""
+        if self.examples == "auto":
+            return self.restart_from_base
+        return self.examples == "all"
 
 
 class EvalConfig(Section):

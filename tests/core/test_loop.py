@@ -26,7 +26,7 @@ data:
   eval: []
   problems_per_iteration: 4
 sampling: {{n: 4, chunk_size: 8}}
-trainer: {{name: none, restart_from_base: {restart}}}
+trainer: {{name: none, restart_from_base: {restart}, examples: {examples}}}
 eval: {{baseline: false}}
 """
 
@@ -35,10 +35,12 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _run(tmp_path: Path, cli, model: str, restart: bool = False) -> Path:
+def _run(tmp_path: Path, cli, model: str, restart: bool = False, examples: str = "auto") -> Path:
     recipe = tmp_path / "loop.yaml"
     recipe.write_text(
-        RECIPE.format(run_dir=tmp_path / "run", model=model, restart=str(restart).lower())
+        RECIPE.format(
+            run_dir=tmp_path / "run", model=model, restart=str(restart).lower(), examples=examples
+        )
     )
     outcome = cli("run", recipe, "--no-progress")
     assert outcome.exit_code == 0, outcome.stderr
@@ -65,13 +67,19 @@ def test_problems_per_iteration_rotates_through_the_pool(tmp_path, smollm2, cli)
 
 
 @pytest.mark.slow
-def test_restart_from_base_trains_on_every_iteration_selection(tmp_path, smollm2, cli):
-    run = _run(tmp_path, cli, smollm2, restart=True)
+@pytest.mark.parametrize("examples", ["auto", "iteration"])
+def test_restart_from_base_trains_on_every_or_this_iteration_selection(
+    tmp_path, smollm2, cli, examples
+):
+    run = _run(tmp_path, cli, smollm2, restart=True, examples=examples)
     selected = [_jsonl(run / f"iter-{it:03d}" / "selected.jsonl") for it in (0, 1)]
     train = [_jsonl(run / f"iter-{it:03d}" / "train.jsonl") for it in (0, 1)]
     assert selected[0], "the seeded run keeps some examples in iteration 0"
     assert len(train[0]) == len(selected[0])
-    assert len(train[1]) == len(selected[0]) + len(selected[1])
+    if examples == "auto":  # restarting from base: the union of every selection so far
+        assert len(train[1]) == len(selected[0]) + len(selected[1])
+    else:  # the GSI paper's regime: from base, on this iteration's examples only
+        assert selected[1] and len(train[1]) == len(selected[1])
     state = json.loads((run / "state.json").read_text())
     assert "iter-001/train" in state["completed"]
 
@@ -79,7 +87,9 @@ def test_restart_from_base_trains_on_every_iteration_selection(tmp_path, smollm2
 def test_problem_ids_must_be_unique_across_sources(tmp_path, cli):
     recipe = tmp_path / "dup.yaml"
     recipe.write_text(
-        RECIPE.format(run_dir=tmp_path / "run", model="unused", restart="false").replace(
+        RECIPE.format(
+            run_dir=tmp_path / "run", model="unused", restart="false", examples="auto"
+        ).replace(
             "  eval: []",
             "  eval: [{name: arithmetic, options: {count: 2, seed: 0, split: eval}},\n"
             "         {name: arithmetic, options: {count: 2, seed: 0, split: eval}}]",

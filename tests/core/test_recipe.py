@@ -89,3 +89,23 @@ def test_override_into_a_list(write_recipe):
     assert recipe.data.train[0].name == "gsm8k"
     with pytest.raises(RecipeError, match=r"data.eval.3: no item 3 in a list of 1"):
         load_recipe(write_recipe(MINIMAL), ["data.eval.3.limit=5"])
+
+
+@pytest.mark.parametrize(
+    ("restart", "examples", "all_iterations"),
+    [
+        (False, "auto", False),
+        (True, "auto", True),
+        (True, "iteration", False),
+        (False, "all", True),
+    ],  # fmt: skip
+)
+def test_what_each_iteration_trains_on(write_recipe, restart, examples, all_iterations):
+    trainer = f"trainer:\n  restart_from_base: {str(restart).lower()}\n  examples: {examples}\n"
+    recipe = load_recipe(write_recipe(MINIMAL + trainer))
+    assert recipe.trainer.trains_on_all_iterations is all_iterations
+
+
+def test_a_bad_training_regime_names_the_choices(write_recipe):
+    with pytest.raises(RecipeError, match=r"trainer\.examples: .*'auto', 'iteration' or 'all'"):
+        load_recipe(write_recipe(MINIMAL + "trainer:\n  examples: latest\n"))

@@ -90,15 +90,58 @@ def _answer_at(text: str, answer: str) -> int | None:
     return found if found >= 0 else None
 
 
+#: A line that states the final answer: ``Answer: 18``, ``The answer is 18``, ``#### 18``, or
+#: one holding ``\\boxed{...}`` (MATH's last sentence).
+_ANSWER_LINE = re.compile(
+    r"^\s*(?:####|(?:so,?\s+)?the\s+(?:final\s+)?answer\s+is\b|(?:final\s+)?answer\s*[:\uff1a])"
+    r"|\\boxed\s*\{",
+    re.IGNORECASE,
+)
+
+
 def state_reset_prefix(problem: Problem, index: int, settings: GuidanceSettings) -> str | None:
     """The start of the reference solution to pre-fill on a problem's ``index``-th reset.
 
-    The prefix never holds the final line, nor anything from where the final
-    answer first appears: the model must still do the step that reaches it.
-    With ``lines``: the first k whole lines before that point, k = 1, 2, ...
-    then from 1 again. With ``shares``, or when no whole line comes before the
-    answer (a one-step solution): that share of the words before it, at
-    least one word and never all. ``None``: nothing to give.
+    ``state_reset_stop: final_line`` (the default, as in the GSI paper): with
+    ``lines``, the first k lines, k = 1 .. L-1 over the attempts, then from 1
+    again, where the reference counts its final-answer statement as its last
+    line (GSM8K's rationale gets ``Answer: N`` for the ``#### N`` its loader
+    strips), so every working line may be given but never the statement of
+    the answer. With ``shares``, or when the working is one line: that share
+    of the reference's words (rounded down, at least one, never all). ``state_reset_stop: answer``
+    stops before where the final answer first appears instead
+    (:func:`_prefix_before_answer`). ``None``: nothing to give.
+    """
+    if settings.state_reset_stop == "answer":
+        return _prefix_before_answer(problem, index, settings)
+    lines = reference_lines(problem)
+    if not lines:
+        return None
+    answer = (problem.reference.answer or "").strip() if problem.reference else ""
+    if answer and not _ANSWER_LINE.search(lines[-1]):
+        lines = [*lines, f"Answer: {answer}"]
+    # One working line and the answer: a share of the words, not the whole working.
+    if settings.state_reset_unit == "lines" and len(lines) >= 3:
+        k = 1 + index % (len(lines) - 1)
+        return "\n".join(lines[:k]) + "\n"
+    text = reference_solution(problem)
+    words = list(_WORD.finditer(text))
+    if len(words) < 2:
+        return None
+    share = settings.state_reset_shares[index % len(settings.state_reset_shares)]
+    cut = min(max(1, int(share * len(words))), len(words) - 1)
+    return text[: words[cut - 1].end()]
+
+
+def _prefix_before_answer(problem: Problem, index: int, settings: GuidanceSettings) -> str | None:
+    """``state_reset_stop: answer``: the prefix never reaches where the final answer appears.
+
+    It never holds the final line, nor anything from where the final answer
+    first appears: the model must still do the step that reaches it. With
+    ``lines``: the first k whole lines before that point, k = 1, 2, ... then
+    from 1 again. With ``shares``, or when no whole line comes before the
+    answer (a one-step solution): that share of the words before it, at least
+    one word and never all.
     """
     lines = reference_lines(problem)
     if not lines:

@@ -93,8 +93,12 @@ class GuidanceSettings(_Strict):
     #: Samples per deficient problem and attempt.
     samples_per_attempt: int = Field(default=1, ge=1)
     #: ``state_reset``: pre-fill whole reference lines (k growing) or a share
-    #: of its words (``shares``); never the step that reaches the answer.
+    #: of its words (``shares``).
     state_reset_unit: Literal["lines", "shares"] = "lines"
+    #: ``state_reset``: never the line stating the final answer (``final_line``,
+    #: the GSI paper's rule), or nothing from where the answer first appears
+    #: (``answer``: the model must still do the step that reaches it).
+    state_reset_stop: Literal["final_line", "answer"] = "final_line"
     #: ``state_reset`` with ``shares``: the shares of the reference used in turn.
     state_reset_shares: list[float] = Field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
     #: The most tokens (prompt and completion, every role) guided requests

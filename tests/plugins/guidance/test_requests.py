@@ -53,15 +53,34 @@ def test_templates_can_be_overridden(tmp_path, run_context, first_guided):
     assert s.request.messages[-1].content == f"{p.prompt} (it is {p.reference.answer}) {{x}}"
 
 
-def test_state_reset_prefixes_grow_and_never_reach_the_answer(tmp_path, run_context, scripted):
-    def never(request, index, problem):
+def never(scripted):
+    def respond(request, index, problem):
         if request.plugin == "selfimprove":
             return scripted.default_respond(request, index, problem)
         return " so it is 1.\nAnswer: 1"
 
+    return respond
+
+
+def test_state_reset_prefixes_grow_line_by_line_as_in_the_paper(tmp_path, run_context, scripted):
     stage, samples, _ = scripted.sample_rounds(
-        run_context, tmp_path, {"strategy": "state_reset", "attempts": 5}, never
+        run_context, tmp_path, {"strategy": "state_reset", "attempts": 5}, never(scripted)
     )
+    p = stage.problems[2]
+    lines = reference_lines(p)
+    assert len(lines) == 4 and lines[-1] == f"Answer: {p.reference.answer}"
+    prefixes = [s.request.prefill for s in scripted.guided(samples) if s.problem_id == p.id]
+    # k = 1 .. L-1 lines: every working line, the one reaching the answer too, never
+    # the "Answer: N" statement; then from 1 again.
+    assert prefixes == ["\n".join(lines[:k]) + "\n" for k in (1, 2, 3, 1, 2)]
+    s = next(s for s in scripted.guided(samples) if s.problem_id == p.id)
+    assert s.request.messages == stage.run.problem_messages(p)
+    assert s.text == s.request.prefill + s.completion
+
+
+def test_state_reset_can_stop_before_the_answer(tmp_path, run_context, scripted):
+    settings = {"strategy": "state_reset", "attempts": 5, "state_reset_stop": "answer"}
+    stage, samples, _ = scripted.sample_rounds(run_context, tmp_path, settings, never(scripted))
     p = stage.problems[2]
     lines = reference_lines(p)
     # Three working lines, the third reaching the answer, then "Answer: N".
@@ -76,9 +95,58 @@ def test_state_reset_prefixes_grow_and_never_reach_the_answer(tmp_path, run_cont
     assert s.text == s.request.prefill + s.completion
 
 
-def reset(answer: str, rationale: str, index: int, unit: str = "lines") -> str | None:
+def reset(
+    answer: str, rationale: str, index: int, unit: str = "lines", stop: str = "answer"
+) -> str | None:
     p = Problem(id="x", prompt="q", reference=Reference(answer=answer, rationale=rationale))
-    return state_reset_prefix(p, index, GuidanceSettings(state_reset_unit=unit))
+    settings = GuidanceSettings(state_reset_unit=unit, state_reset_stop=stop)
+    return state_reset_prefix(p, index, settings)
+
+
+def test_the_paper_rule_counts_the_answer_statement_as_the_last_line():
+    paper = {"stop": "final_line"}
+    gsm8k = "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18 every day."
+    # GSM8K's loader strips "#### 18": both working lines may be given, in turn.
+    assert [reset("18", gsm8k, i, **paper) for i in range(3)] == [
+        "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\n", gsm8k + "\n",
+        "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\n"]  # fmt: skip
+    # A reference that states its answer keeps that line out, whatever its wording.
+    for last in ("Answer: 18", "The answer is 18", "#### 18", "So the answer is: 18",
+                 "Hence it is $\\boxed{18}$."):  # fmt: skip
+        got = {reset("18", f"a = 9\nb = 18\n{last}", i, **paper) for i in range(4)}
+        assert got == {"a = 9\n", "a = 9\nb = 18\n"}, last
+    # One working line: shares of the 7 words (rounded down: 1, 2, 4, 5), never all.
+    assert [reset("31", "19 + 12 = 31.\nAnswer: 31", i, **paper) for i in range(4)] == [
+        "19", "19 +", "19 + 12 =", "19 + 12 = 31."]  # fmt: skip
+    assert [reset("145", "( 290.0 / 2.0 )", i, **paper) for i in range(4)] == [
+        "(", "( 290.0", "( 290.0 /", "( 290.0 / 2.0"]  # fmt: skip
+    assert reset("12", "12", 0, **paper) is None
+    # shares: of the whole reference, as the paper does for MATH.
+    text = "We add. Then 2 + 3 = 5, so $\\boxed{5}$."
+    assert reset("5", text, 3, unit="shares", **paper) == "We add. Then 2 + 3 = 5,"
+
+
+def test_gsm8k_prefixes_are_whole_lines_that_change_over_the_attempts(shared_data, monkeypatch):
+    """The first 400 GSM8K test problems, as a user's recipe loads them."""
+    from reasonloop.core.dataspec import DatasetSpec
+    from reasonloop.datasets.reference_sets import DATA_ENV, load_gsm8k
+
+    monkeypatch.setenv(DATA_ENV, str(shared_data))
+    problems = load_gsm8k(DatasetSpec(name="gsm8k", split="test", limit=400))
+    assert len(problems) == 400
+    stop_at_answer = GuidanceSettings(state_reset_stop="answer")
+    paper = GuidanceSettings()
+    same = {"answer": 0, "final_line": 0}
+    for p in problems:
+        lines = reference_lines(p)
+        got = [state_reset_prefix(p, i, paper) for i in range(len(lines))]
+        # k = 1 .. L over L attempts: each prefix is the first k working lines.
+        assert got == ["\n".join(lines[:k]) + "\n" for k in range(1, len(lines) + 1)], p.id
+        for name, settings in (("answer", stop_at_answer), ("final_line", paper)):
+            if len({state_reset_prefix(p, i, settings) for i in range(4)}) == 1:
+                same[name] += 1
+    # Cutting where the answer's number first appears repeats one prefix on many problems.
+    assert same["final_line"] == 0 and same["answer"] > 50
 
 
 def test_state_reset_on_one_step_solutions_stops_before_the_answer():
@@ -96,9 +164,9 @@ def test_state_reset_on_one_step_solutions_stops_before_the_answer():
     assert reset("12", "12", 0) is None
 
 
-def test_state_reset_by_shares_of_words(scripted):
+def test_state_reset_by_shares_of_the_words_before_the_answer(scripted):
     p = scripted.problems()[0]
-    settings = GuidanceSettings(state_reset_unit="shares")
+    settings = GuidanceSettings(state_reset_unit="shares", state_reset_stop="answer")
     body = "\n".join(reference_lines(p)[:-1])
     before = body[: body.rindex(p.reference.answer)]
     assert p.reference.answer not in before
