@@ -98,7 +98,7 @@ def test_override_into_a_list(write_recipe):
         (True, "auto", True),
         (True, "iteration", False),
         (False, "all", True),
-    ],  # fmt: skip
+    ],
 )
 def test_what_each_iteration_trains_on(write_recipe, restart, examples, all_iterations):
     trainer = f"trainer:\n  restart_from_base: {str(restart).lower()}\n  examples: {examples}\n"

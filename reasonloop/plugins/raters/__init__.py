@@ -34,6 +34,7 @@ from reasonloop.plugins.raters.builtin import (
     RatingContext,
     plain_pass_rate,
 )
+from reasonloop.plugins.raters.quota import apply_quota
 from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings
 
 if TYPE_CHECKING:
@@ -140,12 +141,34 @@ def select(
     }
     if cfg.control == "random":
         rng = random.Random(stable_id(ctx.recipe.seed, ctx.iteration, NAME))
-        indices = sorted(rng.sample(range(len(pool)), k))
+        first = rng.sample(range(len(pool)), k)
+        # The rest in random order too, for a quota to swap from.
+        rest = sorted(set(range(len(pool))) - set(first))
+        rng.shuffle(rest)
+        rank = first + rest
     else:
-        from reasonloop.plugins.raters.fusion import progressive_select  # numpy, only when rating
+        from reasonloop.plugins.raters.fusion import progressive_rank  # numpy, only when rating
 
         scores = _scores(pool, ctx, cfg, samples, problems)
-        indices, rounds = progressive_select(scores, k, cfg.rounds, cfg.weights)
+        rank, rounds = progressive_rank(scores, k, cfg.rounds, cfg.weights)
+    if cfg.quota is None:
+        indices = sorted(rank[:k])
+    else:
+        groups = [
+            ex.problem_id
+            if cfg.quota == "problem"
+            else (problems[ex.problem_id].difficulty if ex.problem_id in problems else "unknown")
+            for ex in pool
+        ]
+        indices, swapped = apply_quota(rank, k, groups, cfg.quota_min)
+        record["quota"] = {
+            "per": cfg.quota,
+            "min": cfg.quota_min,
+            "groups": len(set(groups)),
+            "swapped_in": swapped,
+        }
+        record["selected"] = k = len(indices)
+    if cfg.control != "random":
         record["raters"] = list(scores)
         record["silent"] = [r for r in scores if _silent(scores[r])]
         record["rounds"] = [r.as_dict() for r in rounds]

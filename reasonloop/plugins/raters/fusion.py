@@ -32,6 +32,7 @@ __all__ = [
     "RoundRecord",
     "fuse",
     "pool_sizes",
+    "progressive_rank",
     "progressive_select",
     "rater_weights",
     "win_rates",
@@ -175,12 +176,31 @@ def progressive_select(
     independence), and keeps the best of the pool by fused score (ties: the
     earlier candidate). The indices come back in candidate order.
     """
+    rank, records = progressive_rank(scores, keep, rounds, fixed)
+    return sorted(rank[: min(keep, len(rank))]), records
+
+
+def progressive_rank(
+    scores: Mapping[str, Sequence[float | None]],
+    keep: int,
+    rounds: int = 1,
+    fixed: Mapping[str, float] | None = None,
+) -> tuple[list[int], list[RoundRecord]]:
+    """Every candidate, best first, as :func:`progressive_select` sees them.
+
+    The ``keep`` it keeps come first, in their last round's fused order; then
+    those its last round dropped, best first; then those dropped a round
+    earlier, and so on. A quota (:mod:`reasonloop.plugins.raters.quota`)
+    walks this order to swap candidates in and out.
+    """
     names = list(scores)
     n = len(next(iter(scores.values()))) if scores else 0
     pool = list(range(n))
     records: list[RoundRecord] = []
     if n == 0:
         return [], records
+    dropped: list[list[int]] = []
+    ranked = pool
     for r, size in enumerate(pool_sizes(n, keep, rounds)):
         if r > 0 and len(pool) <= size:
             break  # nothing left to drop
@@ -211,8 +231,11 @@ def progressive_select(
         records.append(record)
         fused = fuse(matrix, weights)
         order = sorted(range(len(pool)), key=lambda k: (-fused[k], k))
-        pool = sorted(pool[k] for k in order[:size])
-    return pool, records
+        best_first = [pool[k] for k in order]
+        dropped.append(best_first[size:])
+        ranked = best_first[:size]
+        pool = sorted(ranked)
+    return ranked + [i for out in reversed(dropped) for i in out], records
 
 
 def _named(active: list[str], values: np.ndarray, every: list[str]) -> dict[str, float]:

@@ -87,10 +87,18 @@ def report_sections(run: RunContext) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for r in records:
+        quota = r.get("quota")
+        mode = r["mode"] if not quota else f"{r['mode']}, {quota['min']} per {quota['per']}"
         lines.append(
-            f"| {r['iteration']} | {r['mode']} | {r['candidates']} | {r['pool']} "
-            f"| {r['selected']} |"
+            f"| {r['iteration']} | {mode} | {r['candidates']} | {r['pool']} | {r['selected']} |"
         )
+    swapped = [(r["iteration"], r["quota"]) for r in records if r.get("quota")]
+    if swapped:
+        lines += [""] + [
+            f"Iteration {it}: the quota brought back {q['swapped_in']} examples of the "
+            f"{q['groups']} {q['per']} groups that the ranking alone would have dropped."
+            for it, q in swapped
+        ]
     weights = _weights_table(records)
     if weights:
         lines += ["", *weights]

@@ -33,6 +33,12 @@ class RatersSettings(BaseModel):
     #: random (seeded by the recipe's ``seed`` and the iteration), without
     #: running any rater: the plain-selection baseline at the same data size.
     control: Literal["random"] | None = None
+    #: Keep at least ``quota_min`` examples of every ``problem`` (or every
+    #: ``difficulty`` bucket) that has candidates, swapping out the lowest-ranked
+    #: examples of groups above their quota; ``None``: global selection (FIRE).
+    quota: Literal["problem", "difficulty"] | None = None
+    #: The examples each group keeps under ``quota`` (fewer if it has fewer).
+    quota_min: int = Field(default=1, ge=1)
     #: Options per rater, e.g. ``{perplexity: {batch_size: 8}}``.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -102,6 +102,39 @@ def test_third_party_rater_scores_are_cached_and_fused(tmp_path, run_context, ma
     assert {e.problem_id for e in kept} == {"p0", "p1"}
 
 
+@pytest.mark.parametrize("control", [None, "random"])
+def test_a_problem_quota_keeps_every_problem_that_has_candidates(
+    tmp_path, run_context, make_run, control
+):
+    problems, examples = candidates()
+    settings = {"keep": 3, "raters": ["lowest-problem"], "quota": "problem", "control": control}
+    run = make_run(run_context, tmp_path, settings, plugins=(CountingRater(),))
+    cfg = RatersSettings.model_validate(settings)
+    plain = raters.select(examples, stage(run, problems), cfg.model_copy(update={"quota": None}))
+    left_out = 6 - len({e.problem_id for e in plain})
+    assert len(plain) == 3 and left_out >= 3
+    kept = raters.select(examples, stage(run, problems), cfg)
+    # The quota brings back one example of each problem left out; a problem holding two of
+    # the three gives its lower-ranked one back; six places are needed, so keep: 3 grows.
+    assert sorted(e.problem_id for e in kept) == [p.id for p in problems]
+    best = {}
+    for e in plain:  # candidate order within a problem; the raters' rank decides which stays
+        best.setdefault(e.problem_id, []).append(e.id)
+    assert all(any(i in {e.id for e in kept} for i in ids) for ids in best.values())
+    record = json.loads((tmp_path / "iter-000" / "raters.json").read_text())
+    assert record["quota"] == {"per": "problem", "min": 1, "groups": 6, "swapped_in": left_out}
+    assert record["selected"] == len(kept) == 6
+    from reasonloop.plugins.raters.report import report_sections
+
+    section = report_sections(run)[0]
+    assert f"| 0 | {control or 'raters'}, 1 per problem | 12 |" in section
+    assert f"the quota brought back {left_out} examples of the 6 problem groups" in section
+    by_difficulty = RatersSettings.model_validate({**settings, "quota": "difficulty", "keep": 3})
+    kept = raters.select(examples, stage(run, problems), by_difficulty)
+    assert len(kept) == 3 and {problems[int(e.problem_id[1:])].difficulty for e in kept} == {
+        "1", "2", "3"}  # fmt: skip
+
+
 def test_no_candidates_select_nothing(tmp_path, run_context, make_run):
     problems, _ = candidates()
     run = make_run(run_context, tmp_path, {"keep": 0.5})
