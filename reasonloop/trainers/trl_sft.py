@@ -105,6 +105,8 @@ class TrlSftTrainer(Trainer):
     changes_model = True
     #: An ordered file is fed as it is, every epoch (``shuffle`` is ignored).
     accepts_order = True
+    #: ``train`` takes ``report=`` and logs its loss to the recipe's tracking.
+    accepts_report = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = TrlSftOptions.model_validate(options or {})
