@@ -366,7 +366,7 @@ class Loop:
             # Only said when true, so trainers written before the flag still work.
             keep: dict[str, Any] = {"ordered": True} if it in self.state.ordered else {}
             report = trainer_report_args(self.recipe, self.dir.root, it)
-            if report:
+            if report and capability(trainer, "accepts_report"):
                 keep["report"] = report
             return trainer.train(d / "train.jsonl", start_from, d, on_progress, **keep)
 

@@ -149,6 +149,12 @@ class Trainer(Protocol):
     then feeds them in file order, whatever its shuffling option says, and
     every epoch repeats that order. The loop passes ``ordered`` only when it
     is true, so a trainer that never receives ordered data may omit it.
+
+    ``report`` (only to a trainer with ``accepts_report``, and only when the
+    recipe has ``tracking``) is where the trainer reports its own metrics:
+    ``report_to``, ``run_name``, ``logging_dir`` and ``project`` as in
+    transformers' ``TrainingArguments``, and ``env``, the environment to set
+    while training (see :func:`reasonloop.core.tracking.trainer_report_args`).
     """
 
     #: ``False`` when the trainer never changes the model (``none``): any
@@ -160,6 +166,9 @@ class Trainer(Protocol):
     #: ``train`` takes ``ordered=True`` and then keeps the file's order;
     #: plugins that order the data (curriculum) refuse a trainer without it.
     accepts_order: bool = False
+    #: ``train`` takes ``report=`` (the recipe's tracking) and logs its
+    #: training metrics there; other trainers are not passed it.
+    accepts_report: bool = False
 
     def train(
         self,
@@ -178,7 +187,7 @@ TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 
 BackendCapability = Literal["adapters_on_base", "loads_checkpoints", "serves_adapters"]
-TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order"]
+TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order", "accepts_report"]
 
 #: Each capability's default, as the protocols document it.
 _DEFAULTS: dict[str, bool] = {

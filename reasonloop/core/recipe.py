@@ -175,14 +175,18 @@ class EvalConfig(Section):
 class TrackingConfig(Section):
     """Where per-stage numbers and training loss are logged (see docs/tracking.md)."""
 
-    #: Tracking backends, each an optional extra (``tensorboard``, ``wandb``);
-    #: empty: no tracking, and the trainer reports nowhere.
-    backends: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
-    #: The project (wandb) the run is logged under; default: the recipe's name.
+    #: Tracking backends, each an optional extra (``tensorboard``, ``wandb``,
+    #: ``mlflow``, ``trackio``); empty: no tracking, and the trainer reports nowhere.
+    backends: list[Literal["tensorboard", "wandb", "mlflow", "trackio"]] = Field(
+        default_factory=list
+    )
+    #: The project (wandb, trackio) or experiment (mlflow) the run is logged
+    #: under; default: the recipe's name.
     project: str | None = None
     #: The run's name in the tracker; default: the run directory's name.
     run_name: str | None = None
-    #: Where local logs go (tensorboard event files, wandb's offline files);
+    #: Where local logs go (tensorboard event files, wandb's offline files,
+    #: mlflow's sqlite store, trackio's databases);
     #: default ``<run_dir>/tracking``, relative paths from the run directory.
     dir: str | None = None
 

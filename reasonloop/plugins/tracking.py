@@ -3,19 +3,25 @@
 It logs at ``reasonloop_iteration_end``: the base evaluation with the first
 iteration (step 0), then each iteration at step ``iteration + 1``. A resumed
 run logs its finished stages again at the same steps: tensorboard then holds a
-repeated point per step (the same values), wandb continues the same run.
+repeated point per step (the same values); wandb, mlflow and trackio continue
+the same run.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from reasonloop.core.context import IterationContext, RunContext
 from reasonloop.core.hookspecs import hookimpl
 from reasonloop.core.report import stage_summary
-from reasonloop.core.tracking import read_eval, stage_metrics, stage_step, tracking_dir
+from reasonloop.core.tracking import (
+    read_eval,
+    stage_metrics,
+    stage_step,
+    tracking_dir,
+    tracking_run_id,
+)
 
 
 class Tracking:
@@ -33,7 +39,7 @@ class Tracking:
             cfg = run.recipe.tracking
             root = Path(run.run_dir.root).resolve()
             log_dir = tracking_dir(run.recipe, root)
-            run_id = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+            run_id = tracking_run_id(root)
             self._trackers = [
                 open_tracker(
                     name, log_dir, cfg.project or run.recipe.name, cfg.run_name or root.name, run_id

@@ -1,7 +1,7 @@
 """Tracker adapters, one module per backend, selected by name.
 
 Each adapter imports its package only when opened, so a recipe without
-tracking never imports tensorboard or wandb.
+tracking never imports tensorboard, wandb, mlflow or trackio.
 """
 
 from __future__ import annotations
@@ -30,4 +30,12 @@ def open_tracker(name: str, log_dir: Path, project: str, run_name: str, run_id: 
         from reasonloop.tracking.wandb import WandbTracker
 
         return WandbTracker(log_dir, project, run_name, run_id)
+    if name == "mlflow":
+        from reasonloop.tracking.mlflow import MlflowTracker
+
+        return MlflowTracker(log_dir, project, run_name, run_id)
+    if name == "trackio":
+        from reasonloop.tracking.trackio import TrackioTracker
+
+        return TrackioTracker(log_dir, project, run_name)
     raise ValueError(f"unknown tracking backend {name!r}")

@@ -9,12 +9,14 @@ prompt/completion row, the assistant turns (or ``train_turns``) of a
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,6 +105,8 @@ class TrlSftTrainer(Trainer):
     changes_model = True
     #: An ordered file is fed as it is, every epoch (``shuffle`` is ignored).
     accepts_order = True
+    #: ``train`` takes ``report=`` and logs its loss to the recipe's tracking.
+    accepts_report = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = TrlSftOptions.model_validate(options or {})
@@ -126,10 +130,26 @@ class TrlSftTrainer(Trainer):
         if ordered:
             # A plugin fixed the order (a curriculum): feed the file as it is.
             opts = opts.model_copy(update={"shuffle": False})
+        env: dict[str, str] = {}
         if report:
             # The recipe's tracking (report_to, run_name, logging_dir); the
             # user's own extra_args win, and travel to worker processes too.
+            report = dict(report)
+            env = report.pop("env", {})
             opts = opts.model_copy(update={"extra_args": {**report, **opts.extra_args}})
+        # The trackers' callbacks read their settings from the environment
+        # (worker processes inherit it); it is restored afterwards.
+        with _environment(env):
+            return self._train(opts, Path(data_path), base_model, Path(output_dir), on_progress)
+
+    def _train(
+        self,
+        opts: TrlSftOptions,
+        data_path: Path,
+        base_model: str,
+        output_dir: Path,
+        on_progress: TrainProgress | None,
+    ) -> TrainResult:
         rows = _read_rows(Path(data_path))
         if not rows:
             return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
@@ -203,6 +223,21 @@ class TrlSftTrainer(Trainer):
         del trainer, model, output
         gc.collect()
         return result
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """Set ``env`` in ``os.environ`` for the block, then put the old values back."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _start_model(base_model: str, opts: TrlSftOptions) -> tuple[Any, Any]:
@@ -312,6 +347,8 @@ def _sft_config(opts: TrlSftOptions, output_dir: Path, bf16: bool, torch: Any, t
         opts.gradient_checkpointing
     )
     args.update(opts.extra_args)
+    if "project" in args and "project" not in fields:
+        del args["project"]  # trackio's project, an argument of newer transformers only
     if "logging_dir" in args and "logging_dir" not in fields:
         # transformers 5 reads the tensorboard directory from the environment
         # only; worker processes inherit it.

@@ -48,6 +48,7 @@ def test_silent_implementations_get_the_documented_defaults() -> None:
     assert capability(trainer, "changes_model") is True
     assert capability(trainer, "trains_adapter") is False
     assert capability(trainer, "accepts_order") is False
+    assert capability(trainer, "accepts_report") is False
 
 
 def test_defaults_are_the_protocols_own() -> None:
@@ -56,11 +57,12 @@ def test_defaults_are_the_protocols_own() -> None:
         True,
         False,
     )
-    assert (Trainer.changes_model, Trainer.trains_adapter, Trainer.accepts_order) == (
-        True,
-        False,
-        False,
-    )
+    assert (
+        Trainer.changes_model,
+        Trainer.trains_adapter,
+        Trainer.accepts_order,
+        Trainer.accepts_report,
+    ) == (True, False, False, False)
 
 
 def test_a_factory_function_may_answer_for_its_backends() -> None:

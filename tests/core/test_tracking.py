@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from reasonloop.core import tracking
 from reasonloop.core.recipe import recipe_from_dict
-from reasonloop.core.tracking import stage_metrics, stage_step, trainer_report_args
+from reasonloop.core.tracking import (
+    stage_metrics,
+    stage_step,
+    tracking_run_id,
+    trainer_report_args,
+)
 
 RECIPE = """\
 version: 1
@@ -113,3 +119,58 @@ def test_stage_metrics_log_intervals_and_coverage_when_present():
 
 def test_steps_put_the_base_model_first():
     assert [stage_step(i) for i in (None, 0, 1)] == [0, 1, 2]
+
+
+def tracked(backends: list[str], **extra) -> object:
+    return recipe_from_dict(
+        {
+            "version": 1,
+            "name": "t",
+            "roles": {"actor": {"model": "m"}},
+            "data": {},
+            "tracking": {"backends": backends, "run_name": "exp1", **extra},
+        }
+    )
+
+
+def test_trainer_env_points_mlflow_at_the_run_store_as_a_child_of_the_loop(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args = trainer_report_args(tracked(["mlflow"], project="p"), tmp_path / "run", 1)
+    env = args["env"]
+    db = (tmp_path / "run" / "tracking" / "mlflow.db").resolve()
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{db}"
+    assert env["MLFLOW_EXPERIMENT_NAME"] == "p"
+    tags = json.loads(env["MLFLOW_TAGS"])
+    assert tags["mlflow.runName"] == "train-iter-001"
+    assert tags["reasonloop.run_id"] == tracking_run_id(tmp_path / "run")
+    assert "project" not in args  # trackio's argument only
+    # The user's own store wins.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    env = trainer_report_args(tracked(["mlflow"]), tmp_path / "run", 1)["env"]
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
+
+
+def test_trainer_env_gives_trackio_and_wandb_the_loop_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRACKIO_DIR", raising=False)
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    args = trainer_report_args(tracked(["trackio", "wandb"]), tmp_path / "run", 0)
+    assert args["report_to"] == ["trackio", "wandb"] and args["project"] == "t"
+    env = args["env"]
+    assert Path(env["TRACKIO_DIR"]) == (tmp_path / "run" / "tracking" / "trackio").resolve()
+    assert env["WANDB_PROJECT"] == "t" and env["WANDB_RESUME"] == "allow"
+    assert env["WANDB_RUN_ID"] == tracking_run_id(tmp_path / "run")
+    assert "MLFLOW_TAGS" not in env
+
+
+def test_missing_mlflow_store_packages_name_the_extra(write_recipe, cli, monkeypatch):
+    real = tracking.importlib.util.find_spec
+    monkeypatch.setattr(
+        tracking.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("sqlalchemy", "alembic") else real(name, *a),
+    )
+    path = write_recipe(RECIPE + "tracking: {backends: [mlflow]}\n")
+    outcome = cli("validate", path)
+    assert outcome.exit_code == 2
+    assert "sqlalchemy, alembic packages" in outcome.stderr
+    assert "reasonloop[tracking-mlflow]" in outcome.stderr

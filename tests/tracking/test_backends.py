@@ -92,3 +92,75 @@ def test_wandb_offline_run_files_read_back(tmp_path, monkeypatch):
     assert [h["eval/accuracy"] for h in history] == [0.25, 0.5]
     assert [h["stage"] for h in history] == [0, 1]
     assert history[1]["stage/kept"] == 4.0
+
+
+def test_mlflow_sqlite_store_read_back_through_the_client(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow", reason="pip install 'reasonloop[tracking-mlflow]'")
+    pytest.importorskip("sqlalchemy", reason="pip install 'reasonloop[tracking-mlflow]'")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    tracker = open_tracker("mlflow", tmp_path, "proj", "exp1", "abc123")
+    tracker.log({"eval/accuracy": 0.25, "stage/kept": 3.0}, 0)
+    tracker.log({"eval/accuracy": 0.5}, 1)
+    tracker.close()
+    # The default store is a sqlite file in the log dir.
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("proj")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "exp1" and run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "eval/accuracy")
+    assert [(m.step, m.value) for m in history] == [(0, 0.25), (1, 0.5)]
+    # A resumed run continues the same MLflow run.
+    again = open_tracker("mlflow", tmp_path, "proj", "exp1", "abc123")
+    again.log({"eval/accuracy": 0.75}, 2)
+    again.close()
+    assert len(client.search_runs([experiment.experiment_id])) == 1
+    history = client.get_metric_history(run.info.run_id, "eval/accuracy")
+    assert [m.value for m in history] == [0.25, 0.5, 0.75]
+
+
+TRACKIO_SCRIPT = """\
+import sys
+from pathlib import Path
+from reasonloop.tracking import open_tracker
+
+tracker = open_tracker("trackio", Path(sys.argv[1]), "proj", "exp1", "abc123")
+tracker.log({"eval/accuracy": 0.25}, 0)
+tracker.log({"eval/accuracy": 0.5, "stage/kept": 4.0}, 1)
+tracker.close()
+"""
+
+
+def trackio_rows(db) -> list[tuple[str, int, dict]]:
+    """``(run name, step, metrics)`` of every row in a trackio project database."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT run_name, step, metrics FROM metrics ORDER BY id").fetchall()
+    return [(name, step, json.loads(metrics)) for name, step, metrics in rows]
+
+
+def test_trackio_local_database_read_back(tmp_path):
+    pytest.importorskip("trackio", reason="pip install 'reasonloop[tracking-trackio]'")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # trackio fixes its directory when first imported: a process of its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKIO_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", TRACKIO_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = trackio_rows(tmp_path / "trackio" / "proj.db")
+    assert [(name, step) for name, step, _ in rows] == [("exp1", 0), ("exp1", 1)]
+    assert [m["eval/accuracy"] for _, _, m in rows] == [0.25, 0.5]
+    assert rows[1][2]["stage/kept"] == 4.0 and rows[1][2]["stage"] == 1
