@@ -57,26 +57,35 @@ class TrlGrpoOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    #: ``full`` trains every weight; ``lora`` trains an adapter (merged into ``model/`` too).
     method: Literal["full", "lora"] = "full"
     #: ``None``: 1e-6 for a full fine-tune, 1e-5 for LoRA.
     learning_rate: float | None = Field(default=None, gt=0)
     #: Passes over the prompts; ``max_steps`` (when set) wins.
     epochs: float = Field(default=1, gt=0)
+    #: Optimizer steps; when set, it overrides ``epochs``.
     max_steps: int | None = Field(default=None, ge=1)
     #: Completions per device step (a multiple of ``num_generations``).
     batch_size: int = Field(default=8, ge=1)
+    #: Steps accumulated before each update (one generation per update).
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     #: Completions per prompt: the group whose mean reward is the baseline.
     num_generations: int = Field(default=4, ge=2)
+    #: Tokens per generated completion, at most (the ``length`` reward's scale).
     max_completion_length: int = Field(default=128, ge=1)
+    #: Sampling temperature of the generations.
     temperature: float = Field(default=1.0, gt=0)
+    #: Nucleus sampling of the generations.
     top_p: float = Field(default=1.0, gt=0, le=1)
     #: KL coefficient against the starting model (0: no reference model is kept).
     beta: float = Field(default=0.0, ge=0)
+    #: The clipping range of the policy ratio.
     epsilon: float = Field(default=0.2, gt=0)
     #: Policy updates per generated batch (TRL's ``num_iterations``).
     updates_per_batch: int = Field(default=1, ge=1)
+    #: TRL's loss normalisation (``dapo``: by the batch's completion tokens).
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = "dapo"
+    #: Divide advantages by the reward's standard deviation in the ``group``, the ``batch``, or not.
     scale_rewards: Literal["group", "batch", "none"] = "group"
     #: Reward name -> weight. ``verifier``: 1 for a verified-correct answer,
     #: else 0. Shaping: ``format`` (the answer stated in a readable form) and
@@ -86,19 +95,31 @@ class TrlGrpoOptions(BaseModel):
     generation: Literal["transformers", "vllm"] = "transformers"
     #: vLLM in the training process (``colocate``) or a ``trl vllm-serve`` server.
     vllm_mode: Literal["colocate", "server"] = "colocate"
+    #: The ``trl vllm-serve`` server of ``vllm_mode: server``, e.g. ``http://localhost:8000``.
     vllm_server_base_url: str | None = None
+    #: The GPU memory share a colocated vLLM engine takes.
     vllm_gpu_memory_utilization: float = Field(default=0.3, gt=0, le=1)
+    #: The learning-rate schedule (``lr_scheduler_type``).
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "constant"
+    #: Learning-rate warm-up steps.
     warmup_steps: int = Field(default=0, ge=0)
+    #: LoRA rank.
     lora_r: int = Field(default=16, ge=1)
+    #: LoRA scaling.
     lora_alpha: int = Field(default=32, ge=1)
+    #: LoRA dropout.
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    #: ``"all-linear"``: every attention and MLP projection (not the output head).
     lora_target_modules: str | list[str] = "all-linear"
+    #: Shuffle the prompts (``False`` keeps the file's order).
     shuffle: bool = True
+    #: Training seed (weight init, prompt order, sampling).
     seed: int = 42
     #: As for ``trl-sft``: ``auto`` autocasts to bfloat16 where the hardware has it.
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    #: Trade compute for memory.
     gradient_checkpointing: bool = False
+    #: Log rewards and loss to ``run.log`` every this many steps.
     logging_steps: int = Field(default=1, ge=1)
     #: A TRL checkpoint every this many steps, so a killed run resumes there.
     save_steps: int = Field(default=10, ge=1)
