@@ -94,6 +94,7 @@ EXTRA_SECTION_DOCS = {
 #: Option models of the built-in trainers, by trainer name.
 TRAINER_OPTIONS = {
     "trl-sft": "reasonloop.trainers.trl_sft:TrlSftOptions",
+    "trl-grpo": "reasonloop.trainers.trl_grpo:TrlGrpoOptions",
     "command": "reasonloop.trainers.command:CommandTrainerOptions",
     "none": "reasonloop.trainers.none:NoneTrainerOptions",
 }

@@ -124,6 +124,7 @@ class Loop:
         self.state = self.dir.load_state()
         self.backends = BackendPool(run)
         self._verifier: Any = None
+        self._built_trainer: Any = None
 
     # -- bookkeeping -----------------------------------------------------------
 
@@ -265,12 +266,14 @@ class Loop:
         models = self._models(it)
         stage = IterationContext(self.run, it, "train", problems, models)
         name = f"iter-{it:03d}"
-        if not self._done(f"{name}/sample"):
+        # An online trainer samples as it trains: no sampling or selection stage.
+        online = capability(self._trainer(), "online")
+        if not online and not self._done(f"{name}/sample"):
             began = time.monotonic()
             self.run.progress.event(f"iteration {it}: sampling {len(problems)} problems")
             self._sample(stage, JsonlLog(d / "samples.jsonl", Sample))
             self._complete(f"{name}/sample", time.monotonic() - began)
-        if not self._done(f"{name}/select"):
+        if not online and not self._done(f"{name}/select"):
             began = time.monotonic()
             samples = list(JsonlLog(d / "samples.jsonl", Sample))
             kept, ordered = self._select(stage, samples)
@@ -284,7 +287,7 @@ class Loop:
             )
         if not self._done(f"{name}/train"):
             began = time.monotonic()
-            result = self._train(it, models["actor"])
+            result = self._train(it, models["actor"], problems if online else None)
             if result.model_path:
                 self.state.models[it] = result.model_path
             if result.adapter_path:
@@ -333,10 +336,39 @@ class Loop:
         write_records(d / "train.jsonl", (ex.to_trl() for ex in ordered or train_rows))
         return selected, ordered is not None
 
-    def _train(self, it: int, current_model: str) -> TrainResult:
+    def _trainer(self) -> Any:
+        """The recipe's trainer, built once to read its capabilities."""
+        if self._built_trainer is None:
+            factory = self.run.trainers.get(self.recipe.trainer.name)
+            self._built_trainer = factory(dict(self.recipe.trainer.options))
+        return self._built_trainer
+
+    def _write_prompts(self, it: int, problems: list[Problem]) -> Path:
+        """``prompts.jsonl`` for an online trainer: the actor's messages per problem."""
+        rows = [
+            {
+                "prompt": [
+                    {"role": m.role, "content": m.content} for m in self.run.problem_messages(p)
+                ],
+                "problem_id": p.id,
+                "problem": p.model_dump_json(),
+                "iteration": it,
+            }
+            for p in problems
+        ]
+        path = self.dir.stage_dir(it) / "prompts.jsonl"
+        write_records(path, rows)
+        return path
+
+    def _train(
+        self, it: int, current_model: str, online_problems: list[Problem] | None = None
+    ) -> TrainResult:
         d = self.dir.stage_dir(it)
         factory = self.run.trainers.get(self.recipe.trainer.name)
         trainer = factory(dict(self.recipe.trainer.options))
+        data = d / "train.jsonl"
+        if online_problems is not None:
+            data = self._write_prompts(it, online_problems)
         # Free the generation models before training (engines that can take
         # the adapter this trainer makes stay up).
         kept = self.backends.release_for_training(capability(trainer, "trains_adapter"))
@@ -349,9 +381,10 @@ class Loop:
         if current_model == served:
             current_model = base
         start_from = base if self.recipe.trainer.restart_from_base else current_model
-        n = sum(1 for _ in (d / "train.jsonl").open()) if (d / "train.jsonl").exists() else 0
+        n = sum(1 for _ in data.open()) if data.exists() else 0
+        what = "examples" if online_problems is None else "prompts"
         self.run.progress.event(
-            f"iteration {it}: training {self.recipe.trainer.name} on {n} examples from {start_from}"
+            f"iteration {it}: training {self.recipe.trainer.name} on {n} {what} from {start_from}"
         )
         if n == 0:
             self.run.progress.event(f"iteration {it}: no training examples; model unchanged")
@@ -368,7 +401,9 @@ class Loop:
             report = trainer_report_args(self.recipe, self.dir.root, it)
             if report and capability(trainer, "accepts_report"):
                 keep["report"] = report
-            return trainer.train(d / "train.jsonl", start_from, d, on_progress, **keep)
+            if online_problems is not None:
+                keep["verifier"] = self.verifier
+            return trainer.train(data, start_from, d, on_progress, **keep)
 
     def _evaluate(
         self, iteration: int | None, problems: list[Problem], models: dict[str, str]

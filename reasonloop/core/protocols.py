@@ -169,6 +169,17 @@ class Trainer(Protocol):
     #: ``train`` takes ``report=`` (the recipe's tracking) and logs its
     #: training metrics there; other trainers are not passed it.
     accepts_report: bool = False
+    #: The trainer draws its own samples as it trains (online RL, ``trl-grpo``).
+    #: The loop then skips the sampling and selection stages and hands it
+    #: ``prompts.jsonl``: one row per problem of the iteration, with the
+    #: actor's messages as ``prompt`` (the recipe's template and system
+    #: prompt, as the sampling stage asks), the problem as JSON under
+    #: ``problem`` and the ``iteration``; ``train`` also receives
+    #: ``verifier=`` (the run's verifier, routing each problem by domain).
+    #: The trainer appends what it generates, verified, as samples to
+    #: ``output_dir/samples.jsonl``, so the compute ledger, the report and
+    #: tracking count them as they count sampled ones.
+    online: bool = False
 
     def train(
         self,
@@ -187,7 +198,9 @@ TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 
 BackendCapability = Literal["adapters_on_base", "loads_checkpoints", "serves_adapters"]
-TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order", "accepts_report"]
+TrainerCapability = Literal[
+    "changes_model", "trains_adapter", "accepts_order", "accepts_report", "online"
+]
 
 #: Each capability's default, as the protocols document it.
 _DEFAULTS: dict[str, bool] = {

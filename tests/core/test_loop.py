@@ -99,3 +99,97 @@ def test_problem_ids_must_be_unique_across_sources(tmp_path, cli):
     assert outcome.exit_code == 2
     assert "data.eval: problem ids are not unique across sources" in outcome.stderr
     assert "Traceback" not in outcome.stderr
+
+
+ONLINE_RECIPE = """\
+version: 1
+name: online
+iterations: 1
+roles:
+  actor:
+    model: unused
+    system_prompt: Be brief.
+prompt:
+  template: "{prompt}\\nEnd with 'Answer: <number>'."
+data:
+  train: [{name: arithmetic, options: {count: 3, seed: 5, split: train}}]
+  eval: []
+trainer: {name: online-recorder}
+eval: {baseline: false}
+"""
+
+
+class OnlineRecorder:
+    """An online trainer from a plugin: it records what the loop hands it and "samples" once."""
+
+    online = True
+    changes_model = False
+
+    def __init__(self, options):
+        self.calls = RECORDED
+
+    def train(self, data_path, base_model, output_dir, on_progress=None, *, verifier=None):
+        from reasonloop.core.records import Problem, Request, Sample
+        from reasonloop.core.rundir import JsonlLog
+
+        rows = _jsonl(Path(data_path))
+        problem = Problem.model_validate_json(rows[0]["problem"])
+        [result] = verifier.verify([(problem, f"Answer: {problem.reference.answer}")])
+        self.calls.append({"data": Path(data_path), "rows": rows, "verdict": result.verdict})
+        request = Request(
+            id="r", problem_id=problem.id, messages=[], plugin="trl-grpo", purpose="rollout"
+        )
+        JsonlLog(Path(output_dir) / "samples.jsonl", Sample).append(
+            [
+                Sample(
+                    id="s",
+                    problem_id=problem.id,
+                    request=request,
+                    completion="x",
+                    prompt_tokens=5,
+                    completion_tokens=7,
+                    verdict=result.verdict,
+                )
+            ]
+        )
+        from reasonloop.core.protocols import TrainResult
+
+        return TrainResult(model_path=None, metrics={"completion_tokens": 7})
+
+
+RECORDED: list[dict] = []
+
+
+def test_an_online_trainer_gets_the_prompts_and_the_verifier_instead_of_samples(run_context):
+    from reasonloop import hookimpl
+    from reasonloop.core.loop import Loop
+    from reasonloop.core.records import Verdict
+
+    class Plugin:
+        @hookimpl
+        def reasonloop_register_trainers(self, register):
+            register("online-recorder", OnlineRecorder)
+
+    RECORDED.clear()
+    run = run_context(ONLINE_RECIPE, extra_plugins=(Plugin(),), start=False)
+    rows = Loop(run).run_all()
+    [call] = RECORDED
+    d = run.run_dir.stage_dir(0)
+    assert call["data"] == d / "prompts.jsonl"
+    problems = _jsonl(run.run_dir.root / "problems" / "train.jsonl")
+    assert [r["problem_id"] for r in call["rows"]] == [p["id"] for p in problems]
+    first = call["rows"][0]
+    assert first["prompt"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": problems[0]["prompt"] + "\nEnd with 'Answer: <number>'."},
+    ]
+    assert first["iteration"] == 0
+    # The run's own verifier judged the trainer's answer.
+    assert call["verdict"] == Verdict.CORRECT
+    state = json.loads(run.run_dir.state_path.read_text())
+    assert state["completed"] == ["iter-000/train"]
+    assert not (d / "train.jsonl").exists() and not (d / "selected.jsonl").exists()
+    # What the trainer generated is in the ledger of the iteration's summary.
+    [row] = rows
+    assert row.samples == 1 and row.tokens == 12
+    assert row.compute[0]["plugin"] == "trl-grpo"
