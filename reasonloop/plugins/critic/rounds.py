@@ -68,8 +68,9 @@ def is_answer(s: Sample) -> bool:
 
 
 def critique_of(c: Sample) -> Critique:
-    """Parse critique sample ``c`` against the steps its request showed."""
-    return parse_critique(c.text, len(c.request.meta.get("steps", [])))
+    """Parse critique sample ``c`` against the steps its request showed, in its format."""
+    steps = list(c.request.meta.get("steps", []))
+    return parse_critique(c.text, len(steps), c.request.meta.get("format", "auto"), steps)
 
 
 def normalised(text: str) -> str:
@@ -230,7 +231,10 @@ def _critique_request(
 ) -> Request:
     steps = split_steps(answer.text)
     text = render(
-        cfg.critique_template, question=problem.prompt, steps=number_steps(steps) or "(empty)"
+        cfg.critique_template,
+        question=problem.prompt,
+        steps=number_steps(steps) or "(empty)",
+        solution="\n".join(steps) or "(empty)",
     )
     return ctx.request(
         problem,
@@ -241,7 +245,7 @@ def _critique_request(
         role="critic",
         parent=answer,
         prefill=cfg.critique_prefill or None,
-        meta={"steps": steps, "depth": depth},
+        meta={"steps": steps, "depth": depth, "format": cfg.critique_format},
         **_critic_sampling(ctx, cfg),
     )
 

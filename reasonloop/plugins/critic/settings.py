@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from reasonloop.core.context import TrajectoryForm
 from reasonloop.plugins.critic.critique import (
     CRITIQUE_FIELDS,
+    CRITIQUE_SOLUTION_FIELDS,
     DEFAULT_CRITIQUE_TEMPLATE,
     DEFAULT_REFINE_TEMPLATE,
     REFINE_FIELDS,
+    CritiqueFormat,
 )
 
 __all__ = ["NAME", "SETTINGS_KEY", "CriticSettings"]
@@ -57,8 +59,12 @@ class CriticSettings(BaseModel):
     stop_when_accepted: bool = True
 
     # -- the critic's prompt and sampling --------------------------------------
+    #: How critiques are read: ``auto`` by the look of each text,
+    #: ``reasonloop`` (``Step N: correct|wrong`` lines) or ``mathcritique``
+    #: (the authors' ``Step sentence`` / ``Correctness of the step`` blocks).
+    critique_format: CritiqueFormat = "auto"
     #: The critic's user message; ``{question}`` and ``{steps}`` (the
-    #: numbered steps) are replaced.
+    #: numbered steps) or ``{solution}`` (the steps one per line) are replaced.
     critique_template: str = DEFAULT_CRITIQUE_TEMPLATE
     #: The actor's follow-up message after its answer; ``{critique}`` is replaced.
     refine_template: str = DEFAULT_REFINE_TEMPLATE
@@ -84,7 +90,10 @@ class CriticSettings(BaseModel):
     @field_validator("critique_template")
     @classmethod
     def _critique_fields(cls, value: str) -> str:
-        return _require(value, CRITIQUE_FIELDS)
+        _require(value, CRITIQUE_FIELDS)
+        if not any(f in value for f in CRITIQUE_SOLUTION_FIELDS):
+            raise ValueError("the template must contain {steps} or {solution}")
+        return value
 
     @field_validator("refine_template")
     @classmethod
