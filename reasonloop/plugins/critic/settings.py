@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reasonloop.core.context import TrajectoryForm
 from reasonloop.plugins.critic.critique import (
@@ -15,6 +15,7 @@ from reasonloop.plugins.critic.critique import (
     REFINE_FIELDS,
     CritiqueFormat,
 )
+from reasonloop.plugins.critic.mathcritique import MATHCRITIQUE_TEMPLATE
 
 __all__ = ["NAME", "SETTINGS_KEY", "CriticSettings"]
 
@@ -63,12 +64,22 @@ class CriticSettings(BaseModel):
     #: ``reasonloop`` (``Step N: correct|wrong`` lines) or ``mathcritique``
     #: (the authors' ``Step sentence`` / ``Correctness of the step`` blocks).
     critique_format: CritiqueFormat = "auto"
+    #: The built-in critic prompt: ``reasonloop`` (a worked example of a
+    #: review, numbered steps and the ``Step 1:`` prefill: what keeps an
+    #: untrained small critic in the line format) or ``mathcritique`` (the
+    #: authors' instruction with the solution one step per line and no
+    #: prefill: for a critic trained on their data, which then stays in its
+    #: own format). ``critique_template`` and ``critique_prefill``, when set,
+    #: take precedence.
+    critique_prompt: Literal["reasonloop", "mathcritique"] = "reasonloop"
     #: The critic's user message; ``{question}`` and ``{steps}`` (the
-    #: numbered steps) or ``{solution}`` (the steps one per line) are replaced.
+    #: numbered steps) or ``{solution}`` (the steps one per line) are
+    #: replaced. Default: the ``critique_prompt``'s.
     critique_template: str = DEFAULT_CRITIQUE_TEMPLATE
     #: The actor's follow-up message after its answer; ``{critique}`` is replaced.
     refine_template: str = DEFAULT_REFINE_TEMPLATE
-    #: Text the critic's answer starts with, so it starts in the format.
+    #: Text the critic's answer starts with, so it starts in the format;
+    #: default: ``"Step 1:"`` with the ``reasonloop`` prompt, none with ``mathcritique``.
     critique_prefill: str | None = "Step 1:"
     #: Token limit and temperature of critiques; ``None``: the critic role's
     #: defaults in training, ``eval.max_tokens`` / ``eval.temperature`` in evaluation.
@@ -94,6 +105,16 @@ class CriticSettings(BaseModel):
         if not any(f in value for f in CRITIQUE_SOLUTION_FIELDS):
             raise ValueError("the template must contain {steps} or {solution}")
         return value
+
+    @model_validator(mode="after")
+    def _prompt_preset(self) -> CriticSettings:
+        if self.critique_prompt == "mathcritique":
+            given = self.model_fields_set
+            if "critique_template" not in given:
+                self.critique_template = MATHCRITIQUE_TEMPLATE
+            if "critique_prefill" not in given:
+                self.critique_prefill = None
+        return self
 
     @field_validator("refine_template")
     @classmethod

@@ -207,3 +207,38 @@ def test_detection_and_the_authors_prompt():
     assert not looks_like_mathcritique("The step sentence: is it right?")
     assert "{question}" in MATHCRITIQUE_TEMPLATE and "{solution}" in MATHCRITIQUE_TEMPLATE
     assert "Correctness of the final answer: [Correct/Wrong]" in MATHCRITIQUE_TEMPLATE
+
+
+def test_the_authors_prompt_setting_asks_in_their_format(tmp_path, run_context, sample_rounds):
+    """``critique_prompt: mathcritique``: their instruction, steps as lines, no prefill."""
+    settings = {"critique_prompt": "mathcritique", "critiques_per_problem": 1}
+    _, _, _, samples, _ = sample_rounds(run_context, tmp_path, settings)
+    critiques = [s for s in samples if s.request.purpose == "critique"]
+    assert critiques
+    for c in critiques:
+        shown = c.request.messages[-1].content
+        assert shown.startswith("Instruction:\nFor a given question, there is a step-by-step")
+        assert "Solution:\nMia has 2 apples.\nShe gets 2 more" in shown
+        assert "(1)" not in shown and "Example review" not in shown
+        assert c.request.prefill is None and c.text == c.completion
+        assert c.request.meta["format"] == "auto"
+
+
+def test_the_default_prompt_keeps_the_example_and_the_prefill(tmp_path, run_context, sample_rounds):
+    _, _, _, samples, _ = sample_rounds(run_context, tmp_path, {"critiques_per_problem": 1})
+    c = next(s for s in samples if s.request.purpose == "critique")
+    assert "Example review:" in c.request.messages[-1].content
+    assert "(1) Mia has 2 apples." in c.request.messages[-1].content
+    assert c.request.prefill == "Step 1:"
+
+
+def test_a_set_template_or_prefill_wins_over_the_prompt_preset():
+    from reasonloop.plugins.critic.settings import CriticSettings
+
+    cfg = CriticSettings(critique_prompt="mathcritique", critique_prefill="Step sentence:")
+    assert cfg.critique_template == MATHCRITIQUE_TEMPLATE
+    assert cfg.critique_prefill == "Step sentence:"
+    own = CriticSettings(
+        critique_prompt="mathcritique", critique_template="Q: {question}\n{solution}"
+    )
+    assert own.critique_template.startswith("Q:") and own.critique_prefill is None
