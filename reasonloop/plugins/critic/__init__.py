@@ -64,6 +64,11 @@ def reasonloop_run_start(run: RunContext) -> None:
             f"{SETTINGS_KEY}.refine_rounds: {cfg.refine_rounds} revisions need "
             f"eval.max_rounds >= {needed} (it is {recipe.eval.max_rounds})"
         )
+    if cfg.oracle and (cfg.test_time != "refine" or cfg.stop_when_accepted):
+        raise RecipeError(
+            f"{SETTINGS_KEY}.oracle: the oracle bound needs every answer revised: "
+            "set test_time: refine and stop_when_accepted: false"
+        )
     run.default_role("critic")
     run.register_plugin(Critic(cfg), NAME)
 

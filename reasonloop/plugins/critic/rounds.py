@@ -7,7 +7,7 @@ requests it asked for before, with the same ids.
 Training (each plain sample comes from the ``selfimprove`` round 0):
 
 - round 1: a critique (role ``critic``) of up to ``critiques_per_problem``
-  distinct wrong plain samples per problem; Monte-Carlo rollouts (role
+  (or ``all``) distinct wrong plain samples per problem; Monte-Carlo rollouts (role
   ``actor``, ``prefill`` = a step prefix) from up to ``rollout_samples`` of
   them when ``rollouts`` is on; ``baseline_samples`` extra plain samples of
   hard problems when that is on;
@@ -127,7 +127,8 @@ def _train_requests(
     plain = [s for s in new if is_plain(s)]
     if plain:
         wrong = _distinct(s for s in plain if s.verdict == Verdict.WRONG)
-        for s in wrong[: cfg.critiques_per_problem]:
+        cap = None if cfg.critiques_per_problem == "all" else cfg.critiques_per_problem
+        for s in wrong[:cap]:
             out.append(_critique_request(ctx, cfg, problem, s, depth=0))
         if cfg.rollouts:
             for s in wrong[: cfg.rollout_samples]:

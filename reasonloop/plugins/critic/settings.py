@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,8 +30,9 @@ class CriticSettings(BaseModel):
 
     # -- training time: critique-in-the-loop ----------------------------------
     #: Wrong plain samples critiqued per training problem (distinct texts,
-    #: in sampling order); bounds the critic's cost. 0 turns critiques off.
-    critiques_per_problem: int = Field(default=2, ge=0)
+    #: in sampling order); bounds the critic's cost. 0 turns critiques off;
+    #: ``all``: every distinct wrong sample, as the authors do.
+    critiques_per_problem: Annotated[int, Field(ge=0)] | Literal["all"] = 2
     #: Refinements the actor writes per critique (m).
     refinements: int = Field(default=2, ge=1)
     #: Training examples from a revision: ``plain`` (question -> revision),
@@ -56,8 +57,14 @@ class CriticSettings(BaseModel):
     test_time: Literal["refine", "select", "off"] = "refine"
     #: The most critique-then-revise rounds per answer (R).
     refine_rounds: int = Field(default=2, ge=1)
-    #: Stop refining an answer once the critic accepts it.
+    #: Stop refining an answer once the critic accepts it; ``false``: refine
+    #: every answer ``refine_rounds`` times, as the authors do.
     stop_when_accepted: bool = True
+    #: Also report the oracle upper bound in ``eval.json``: each answer
+    #: refined only while the verifier finds it wrong (the authors'
+    #: known-answer setting). Reported apart as ``oracle``, never as the
+    #: method's accuracy or final answer; needs ``stop_when_accepted: false``.
+    oracle: bool = False
 
     # -- the critic's prompt and sampling --------------------------------------
     #: How critiques are read: ``auto`` by the look of each text,
