@@ -70,6 +70,8 @@ def reasonloop_run_start(run: RunContext) -> None:
             "set test_time: refine and stop_when_accepted: false"
         )
     run.default_role("critic")
+    if cfg.annotator:
+        run.default_role("annotator")
     run.register_plugin(Critic(cfg), NAME)
 
 

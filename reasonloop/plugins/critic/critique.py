@@ -29,6 +29,7 @@ from reasonloop.plugins.critic.mathcritique import (
 )
 
 __all__ = [
+    "DEFAULT_ANNOTATOR_HINT",
     "DEFAULT_CRITIQUE_TEMPLATE",
     "DEFAULT_REFINE_TEMPLATE",
     "Critique",
@@ -36,6 +37,7 @@ __all__ = [
     "number_steps",
     "parse_critique",
     "render",
+    "render_critique",
     "split_steps",
 ]
 
@@ -67,6 +69,11 @@ A reviewer checked your solution step by step:
 
 Use the review to solve the problem again, step by step. \
 End with 'Answer: <number>'."""
+
+DEFAULT_ANNOTATOR_HINT = """
+
+(Only for you, the reviewer: the correct final answer is {answer}. \
+Judge the steps yourself and do not mention this note.)"""
 
 #: How critiques are read: by the look of the text, or one format only.
 CritiqueFormat = Literal["auto", "reasonloop", "mathcritique"]
@@ -115,6 +122,30 @@ def render(template: str, **fields: str) -> str:
     for name, value in fields.items():
         out = out.replace("{" + name + "}", value)
     return out
+
+
+def render_critique(
+    steps: list[str],
+    verdicts: list[bool],
+    final_correct: bool,
+    fmt: str = "reasonloop",
+    reasons: list[str] | None = None,
+) -> str:
+    """A critique in ``fmt`` (``reasonloop`` or ``mathcritique``) that parses to these verdicts."""
+    word = {True: "correct", False: "wrong"}
+    reasons = reasons or [""] * len(verdicts)
+    if fmt == "mathcritique":
+        blocks = []
+        for step, ok, why in zip(steps, verdicts, reasons, strict=False):
+            block = f"Step sentence: {step}\nCorrectness of the step: {word[ok].capitalize()}"
+            blocks.append(block + (f"\nExplanation: {why}" if why else ""))
+        final = f"Correctness of the final answer: {word[final_correct].capitalize()}"
+        return "\n\n".join([*blocks, final])
+    lines = [
+        f"Step {i}: {word[ok]}" + (f" - {why}" if why else "")
+        for i, (ok, why) in enumerate(zip(verdicts, reasons, strict=False), 1)
+    ]
+    return "\n".join([*lines, f"Final answer: {word[final_correct]}"])
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from reasonloop.core.context import TrajectoryForm
 from reasonloop.plugins.critic.critique import (
     CRITIQUE_FIELDS,
     CRITIQUE_SOLUTION_FIELDS,
+    DEFAULT_ANNOTATOR_HINT,
     DEFAULT_CRITIQUE_TEMPLATE,
     DEFAULT_REFINE_TEMPLATE,
     REFINE_FIELDS,
@@ -92,6 +93,21 @@ class CriticSettings(BaseModel):
     #: defaults in training, ``eval.max_tokens`` / ``eval.temperature`` in evaluation.
     critique_max_tokens: int | None = Field(default=None, ge=1)
     critique_temperature: float | None = Field(default=None, ge=0)
+
+    # -- critique data for training a critic ------------------------------------
+    #: Training-time critiques are written by the role ``annotator`` (any
+    #: backend, e.g. a stronger model; default: the actor's configuration)
+    #: instead of ``critic``: the critiques ``reasonloop critic-data
+    #: --format critiques`` filters and exports to train the critic role.
+    annotator: bool = False
+    #: Appended to the annotator's prompt (the critic's, otherwise the same)
+    #: in training, where the reference is known; ``{answer}`` is the gold
+    #: answer. Never part of the critic's training prompt. Null or empty: none.
+    annotator_hint: str | None = DEFAULT_ANNOTATOR_HINT
+    #: Correct plain samples per training problem also critiqued (purpose
+    #: ``critique-correct``, never revised): a critique that accepts one is
+    #: critic training data too. 0: none.
+    annotate_correct: int = Field(default=0, ge=0)
 
     # -- Monte-Carlo step labels (critic training data) -------------------------
     #: Rollouts continued from each step prefix of a labelled solution (k);

@@ -6,7 +6,7 @@ import json
 
 from reasonloop.core.loop import Loop
 from reasonloop.plugins.critic.critique import parse_critique
-from reasonloop.plugins.critic.data import export_critic_data
+from reasonloop.plugins.critic.data import export_critic_data, monotone_labels
 from reasonloop.plugins.critic.settings import CriticSettings
 
 
@@ -21,21 +21,48 @@ def test_critic_data_exports_trl_stepwise_rows(tmp_path, cli, run_context, criti
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert counts["rows"] == len(rows) and counts["rolled_out"] == 3
     for row in rows:
-        assert set(row) == {"prompt", "completions", "labels"}
+        assert set(row) == {"prompt", "completions", "labels", "first_error", "scores"}
         assert len(row["completions"]) == len(row["labels"]) and row["prompt"] == scripted.QUESTION
         assert all(isinstance(x, bool) for x in row["labels"])
     wrong = [r for r in rows if not r["labels"][-1]]
     assert [r["labels"] for r in wrong] == [[True, False, False]] * 3
+    assert [r["first_error"] for r in wrong] == [2] * 3
+    assert {r["first_error"] for r in rows if r["labels"][-1]} == {None}
     from datasets import load_dataset
 
     ds = load_dataset("json", data_files=str(out), split="train")
-    assert ds.column_names == ["prompt", "completions", "labels"]
+    assert ds.column_names == ["prompt", "completions", "labels", "first_error", "scores"]
 
     outcome = cli("critic-data", tmp_path, "-o", tmp_path / "c2.jsonl", "--format", "critique")
     assert outcome.exit_code == 0, outcome.stderr
     row = json.loads((tmp_path / "c2.jsonl").read_text().splitlines()[0])
     assert row["completion"][0]["content"].endswith("Final answer: wrong")
     assert parse_critique(row["completion"][0]["content"], 3).steps == (True, False, False)
+    assert row["first_error"] == 2
+
+
+def test_mc_labels_are_monotone_and_locate_the_first_error():
+    # A lucky rollout after the error (step 3 scores 0.5) does not make step 3 right.
+    assert monotone_labels([1.0, 0.0, 0.5, 0.0]) == [True, False, False, False]
+    assert monotone_labels([0.5, 0.25, 1.0], threshold=0.3) == [True, False, False]
+    assert monotone_labels([1.0, 1.0]) == [True, True]
+
+
+def test_mc_critique_targets_follow_the_prompt_format(tmp_path, run_context, critic_run):
+    """With the authors' prompt, MC-labelled targets are written in the authors' format."""
+    settings = {"rollouts": 2, "critique_prompt": "mathcritique"}
+    run, _ = critic_run(
+        run_context, tmp_path, settings, data={"train": [{"name": "twos"}]}, iterations=1
+    )
+    Loop(run).run_all()
+    out = tmp_path / "c.jsonl"
+    export_critic_data(tmp_path, out, "critique", cfg=CriticSettings(**settings))
+    row = json.loads(out.read_text().splitlines()[0])
+    text = row["completion"][0]["content"]
+    assert text.startswith("Step sentence: Mia has 2 apples.\nCorrectness of the step: Correct")
+    assert row["prompt"][0]["content"].startswith("Instruction:")
+    c = parse_critique(text, 3, "mathcritique")
+    assert c.steps == (True, False, False) and c.final_correct is False
 
 
 def test_critic_data_without_rollouts_is_a_clear_error(tmp_path, cli, run_context, critic_run):
