@@ -46,6 +46,13 @@ def critic_data(
             help="Then train the critic on the rows with the run's trainer; the model goes here.",
         ),
     ] = None,
+    trainer: Annotated[
+        str | None,
+        typer.Option(
+            help="The trainer for --train (default: the run's); with another name than the "
+            "run's, its default options.",
+        ),
+    ] = None,
 ) -> None:
     """Export critic training data from a run (step labels or filtered critiques); train on it."""
     if format_ not in FORMATS:
@@ -78,7 +85,7 @@ def critic_data(
     if train is not None:
         if rows == 0:
             raise UsageError(f"{output}: no rows to train the critic on")
-        model = train_critic(recipe, pm, output, train)
+        model = train_critic(recipe, pm, output, train, trainer)
         typer.echo(
             f"trained the critic: {model}; use it with --set roles.critic.model={model}"
             f" --set roles.critic.backend={_critic_backend(recipe)}"
@@ -89,28 +96,28 @@ def _critic_backend(recipe: Recipe) -> str:
     return recipe.roles.get("critic", recipe.roles["actor"]).backend
 
 
-def train_critic(recipe: Recipe, pm: object, data: Path, output_dir: Path) -> str:
-    """Train the run's critic model on ``data`` with the recipe's trainer; return the checkpoint.
+def train_critic(
+    recipe: Recipe, pm: object, data: Path, output_dir: Path, name: str | None = None
+) -> str:
+    """Train the run's critic model on ``data``; return the checkpoint.
 
-    The critic starts from ``roles.critic.model`` (the actor's base model
-    when the recipe has no critic role), as the critic of the run was.
+    The trainer is ``name`` (default: the recipe's, with its options). The
+    critic starts from ``roles.critic.model`` (the actor's base model when
+    the recipe has no critic role), as the critic of the run was.
     """
-    if recipe.trainer.name == "none":
-        raise UsageError("--train: the run's trainer is none; the critic needs e.g. trl-sft")
+    name = name or recipe.trainer.name
+    if name == "none":
+        raise UsageError("--train: the run's trainer is none; name one, e.g. --trainer trl-sft")
     trainers = Registry.collect(pm, "reasonloop_register_trainers", "trainer")  # type: ignore[arg-type]
-    trainer = build_checked(
-        trainers.get(recipe.trainer.name),
-        "trainer.options",
-        dict(recipe.trainer.options),
-        source=recipe.source,
-    )
+    options = dict(recipe.trainer.options) if name == recipe.trainer.name else {}
+    trainer = build_checked(trainers.get(name), "trainer.options", options, source=recipe.source)
     critic = recipe.roles.get("critic")
     base = critic.model if critic else (recipe.trainer.base_model or recipe.roles["actor"].model)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = trainer.train(data, base, output_dir)
     model = result.model_path or result.adapter_path
     if not model:
-        raise UsageError(f"the trainer {recipe.trainer.name!r} wrote no model")
+        raise UsageError(f"the trainer {name!r} wrote no model")
     return model
 
 

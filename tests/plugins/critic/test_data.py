@@ -135,4 +135,4 @@ def test_annotated_critiques_are_kept_when_a_refinement_from_them_succeeds(
     outcome = cli(
         "critic-data", tmp_path, "-o", out, "--format", "annotated", "--train", tmp_path / "m"
     )
-    assert outcome.exit_code == 2 and "trainer is none" in outcome.stderr
+    assert outcome.exit_code == 2 and "--trainer trl-sft" in outcome.stderr
