@@ -6,8 +6,11 @@ answer. In training, wrong samples are critiqued and the actor revises them;
 correct, non-shortcut revisions become training examples without the
 critique. In evaluation, the critic either drives critique-and-revise rounds
 (``test_time: refine``) or picks among sampled answers (``select``), never
-seeing the reference. Optional Monte-Carlo rollouts from step prefixes label
-steps for training a critic (``reasonloop critic-data``).
+seeing the reference. Critiques are read in reasonloop's line format or in
+the format of AutoMathCritique's released critic. For training a critic,
+Monte-Carlo rollouts from step prefixes label steps, and an ``annotator``
+role can write the training critiques that ``reasonloop critic-data``
+filters by whether a refinement from them succeeds and trains the critic on.
 
 Active only when the recipe has ``plugins.settings.critic``; see
 docs/critic.md for every setting.
