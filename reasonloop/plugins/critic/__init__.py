@@ -6,8 +6,11 @@ answer. In training, wrong samples are critiqued and the actor revises them;
 correct, non-shortcut revisions become training examples without the
 critique. In evaluation, the critic either drives critique-and-revise rounds
 (``test_time: refine``) or picks among sampled answers (``select``), never
-seeing the reference. Optional Monte-Carlo rollouts from step prefixes label
-steps for training a critic (``reasonloop critic-data``).
+seeing the reference. Critiques are read in reasonloop's line format or in
+the format of AutoMathCritique's released critic. For training a critic,
+Monte-Carlo rollouts from step prefixes label steps, and an ``annotator``
+role can write the training critiques that ``reasonloop critic-data``
+filters by whether a refinement from them succeeds and trains the critic on.
 
 Active only when the recipe has ``plugins.settings.critic``; see
 docs/critic.md for every setting.
@@ -64,7 +67,14 @@ def reasonloop_run_start(run: RunContext) -> None:
             f"{SETTINGS_KEY}.refine_rounds: {cfg.refine_rounds} revisions need "
             f"eval.max_rounds >= {needed} (it is {recipe.eval.max_rounds})"
         )
+    if cfg.oracle and (cfg.test_time != "refine" or cfg.stop_when_accepted):
+        raise RecipeError(
+            f"{SETTINGS_KEY}.oracle: the oracle bound needs every answer revised: "
+            "set test_time: refine and stop_when_accepted: false"
+        )
     run.default_role("critic")
+    if cfg.annotator:
+        run.default_role("annotator")
     run.register_plugin(Critic(cfg), NAME)
 
 

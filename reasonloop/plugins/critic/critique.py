@@ -9,22 +9,35 @@ the final answer::
     Step 2: wrong - 29 + 6 is 35, not 36.
     Final answer: wrong
 
-:func:`parse_critique` turns that into a :class:`Critique`. Text that does
-not follow the format is ``unparsable`` with the reason; nothing is guessed.
+:func:`parse_critique` turns that, or a critique in the format of
+AutoMathCritique's released critic (``Step sentence: ... / Correctness of
+the step: ...``, see :mod:`reasonloop.plugins.critic.mathcritique`), into a
+:class:`Critique`. Text that does not follow the format is ``unparsable``
+with the reason; nothing is guessed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
+
+from reasonloop.plugins.critic.mathcritique import (
+    align_steps,
+    looks_like_mathcritique,
+    parse_blocks,
+)
 
 __all__ = [
+    "DEFAULT_ANNOTATOR_HINT",
     "DEFAULT_CRITIQUE_TEMPLATE",
     "DEFAULT_REFINE_TEMPLATE",
     "Critique",
+    "CritiqueFormat",
     "number_steps",
     "parse_critique",
     "render",
+    "render_critique",
     "split_steps",
 ]
 
@@ -57,8 +70,18 @@ A reviewer checked your solution step by step:
 Use the review to solve the problem again, step by step. \
 End with 'Answer: <number>'."""
 
-#: Placeholders each template must contain.
-CRITIQUE_FIELDS = ("{question}", "{steps}")
+DEFAULT_ANNOTATOR_HINT = """
+
+(Only for you, the reviewer: the correct final answer is {answer}. \
+Judge the steps yourself and do not mention this note.)"""
+
+#: How critiques are read: by the look of the text, or one format only.
+CritiqueFormat = Literal["auto", "reasonloop", "mathcritique"]
+
+#: Placeholders each template must contain (``{steps}``: numbered, or
+#: ``{solution}``: one step per line, unnumbered).
+CRITIQUE_FIELDS = ("{question}",)
+CRITIQUE_SOLUTION_FIELDS = ("{steps}", "{solution}")
 REFINE_FIELDS = ("{critique}",)
 
 #: Only this much of a critique is read: a runaway generation costs nothing more.
@@ -66,11 +89,11 @@ MAX_CRITIQUE_CHARS = 20_000
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _STEP = re.compile(
-    r"^[\s>*#-]*step\s*(\d{1,3})\s*\**\s*[:.)\-–]\s*\**\s*(correct|incorrect|wrong)\b\**\s*[:.,\-–]?\s*(.*)$",
+    r"^[\s>*#-]*step\s*(\d{1,3})\s*\**\s*[:：.)\-–]\s*\**\s*(correct|incorrect|wrong)\b\**\s*[:：.,\-–]?\s*(.*)$",
     re.IGNORECASE,
 )
 _FINAL = re.compile(
-    r"^[\s>*#-]*final\s+answer\s*\**\s*[:\-–]\s*\**\s*(correct|incorrect|wrong)\b",
+    r"^[\s>*#-]*final\s+answer\s*\**\s*[:：\-–]\s*\**\s*(correct|incorrect|wrong)\b",
     re.IGNORECASE,
 )
 _FINAL_WORD = re.compile(r"^[\s>*#-]*final\s+answer\b", re.IGNORECASE)
@@ -101,6 +124,30 @@ def render(template: str, **fields: str) -> str:
     return out
 
 
+def render_critique(
+    steps: list[str],
+    verdicts: list[bool],
+    final_correct: bool,
+    fmt: str = "reasonloop",
+    reasons: list[str] | None = None,
+) -> str:
+    """A critique in ``fmt`` (``reasonloop`` or ``mathcritique``) that parses to these verdicts."""
+    word = {True: "correct", False: "wrong"}
+    reasons = reasons or [""] * len(verdicts)
+    if fmt == "mathcritique":
+        blocks = []
+        for step, ok, why in zip(steps, verdicts, reasons, strict=False):
+            block = f"Step sentence: {step}\nCorrectness of the step: {word[ok].capitalize()}"
+            blocks.append(block + (f"\nExplanation: {why}" if why else ""))
+        final = f"Correctness of the final answer: {word[final_correct].capitalize()}"
+        return "\n\n".join([*blocks, final])
+    lines = [
+        f"Step {i}: {word[ok]}" + (f" - {why}" if why else "")
+        for i, (ok, why) in enumerate(zip(verdicts, reasons, strict=False), 1)
+    ]
+    return "\n".join([*lines, f"Final answer: {word[final_correct]}"])
+
+
 @dataclass(frozen=True)
 class Critique:
     """A parsed critique: verdicts per step, the final verdict, the feedback text."""
@@ -117,6 +164,8 @@ class Critique:
     unparsable: str | None = None
     #: How many steps the solution had.
     n_steps: int = 0
+    #: The format the text was read in: ``reasonloop`` or ``mathcritique``.
+    format: str = "reasonloop"
 
     @property
     def parsed(self) -> bool:
@@ -140,6 +189,7 @@ class Critique:
             "first_wrong_step": self.first_wrong_step,
             "final_correct": self.final_correct,
             "accepts": self.accepts,
+            "format": self.format,
         }
 
 
@@ -147,15 +197,28 @@ def _verdict(word: str) -> bool:
     return word.lower() == "correct"
 
 
-def parse_critique(text: str, n_steps: int) -> Critique:
-    """Parse a critique of a solution with ``n_steps`` steps.
+def parse_critique(
+    text: str,
+    n_steps: int,
+    fmt: CritiqueFormat = "auto",
+    steps: list[str] | None = None,
+) -> Critique:
+    """Parse a critique of a solution with ``n_steps`` steps (``steps``: their texts, if known).
 
-    Parsable means: a ``Final answer: correct|wrong`` line; step verdicts
+    ``fmt`` ``auto`` reads the authors' format when the text has its field
+    lines (``Step sentence:``, ``Correctness of the step:``), else
+    reasonloop's; see :func:`_parse_mathcritique` for the former.
+
+    In reasonloop's format, parsable means: a ``Final answer: correct|wrong`` line; step verdicts
     numbered 1, 2, ... without gaps, none beyond ``n_steps`` and no step judged
     twice differently; and either every step judged, or the last judged step
     wrong (a critic may stop at the first error). Lines after the final-answer
     line are ignored, as is free text between verdict lines.
     """
+
+    head = text[:MAX_CRITIQUE_CHARS]
+    if fmt == "mathcritique" or (fmt == "auto" and looks_like_mathcritique(head)):
+        return _parse_mathcritique(text, head, n_steps, steps)
 
     def fail(reason: str) -> Critique:
         return Critique(feedback=text.strip(), unparsable=reason, n_steps=n_steps)
@@ -164,7 +227,7 @@ def parse_critique(text: str, n_steps: int) -> Critique:
     order: list[int] = []
     final: bool | None = None
     kept: list[str] = []
-    for line in text[:MAX_CRITIQUE_CHARS].splitlines():
+    for line in head.splitlines():
         kept.append(line)
         m = _FINAL.match(line)
         if m:
@@ -197,4 +260,44 @@ def parse_critique(text: str, n_steps: int) -> Critique:
         final_correct=final,
         feedback="\n".join(kept).strip(),
         n_steps=n_steps,
+    )
+
+
+def _parse_mathcritique(text: str, head: str, n_steps: int, steps: list[str] | None) -> Critique:
+    """Parse a critique in the authors' format (``Step sentence`` blocks, then the final one).
+
+    Parsable means: a ``Correctness of the final answer: Correct|Wrong`` line
+    and at least one ``Correctness of the step`` verdict. The critic's own
+    steps are the sentences it repeats. With the solution's ``steps`` known,
+    each repeated sentence is matched to the step it repeats (see
+    ``mathcritique.align_steps``): a step is wrong when a sentence matched to
+    it is, and a step it skipped before the last one it judged counts as
+    correct (it flagged nothing there). A last repeated sentence without its
+    own verdict is judged by the final verdict only. The explanation of the
+    final verdict is part of the feedback the actor is shown.
+    """
+    blocks = parse_blocks(head)
+    if blocks.unparsable is not None:
+        return Critique(
+            feedback=text.strip(),
+            unparsable=blocks.unparsable,
+            n_steps=n_steps,
+            format="mathcritique",
+        )
+    verdicts, reasons = blocks.verdicts, blocks.reasons
+    if steps:
+        where = align_steps(blocks.sentences, steps)
+        per_step: dict[int, list[int]] = {}
+        for i, j in enumerate(where):
+            per_step.setdefault(j, []).append(i)
+        last = max(where)
+        verdicts = [all(verdicts[i] for i in per_step.get(j, [])) for j in range(last + 1)]
+        reasons = [" ".join(reasons[i] for i in per_step.get(j, [])) for j in range(last + 1)]
+    return Critique(
+        steps=tuple(verdicts),
+        reasons=tuple(reasons),
+        final_correct=blocks.final,
+        feedback=blocks.feedback,
+        n_steps=n_steps,
+        format="mathcritique",
     )

@@ -2,20 +2,27 @@
 
 With ``rollouts`` on, the critic plugin continues each wrong plain sample
 from every step prefix (``Request.prefill``) ``rollouts`` times during
-training; the rollouts are verified like any answer. A step is correct when
-more than ``rollout_threshold`` of the rollouts from it reach the reference
-answer; the last step's label is the solution's own verdict. A correct
-solution reaches the reference from every prefix (itself is such a
-completion), so its steps are all labelled correct.
+training; the rollouts are verified like any answer. A step's score is the
+share of the rollouts from it that reach the reference answer; the last
+step's is the solution's own verdict. The first step whose score is at most
+``rollout_threshold`` is the first error, and it and every later step are
+labelled wrong (a step after an error is not made right by a lucky
+rollout), as AutoMathCritique locates errors. A correct solution reaches the
+reference from every prefix (itself is such a completion), so its steps are
+all labelled correct.
 
 Two export formats:
 
 - ``stepwise``: TRL's stepwise-supervision rows,
   ``{"prompt": question, "completions": [step, ...], "labels": [bool, ...]}``
   (for ``trl.PRMTrainer``);
-- ``critique``: conversational prompt-completion rows in the plugin's own
-  critique format (the critic's prompt -> ``Step N: correct|wrong`` lines and
-  the final verdict), for supervised fine-tuning of a critic model.
+- ``critique``: conversational prompt-completion rows in the critique
+  format (the critic's prompt -> a verdict per step and the final verdict,
+  in the authors' format when ``critique_format`` or ``critique_prompt`` is
+  ``mathcritique``), for supervised fine-tuning of a critic model.
+
+Both carry ``first_error`` (the 1-based first wrong step; ``None`` for a
+correct solution) and, in ``stepwise``, the raw ``scores``.
 """
 
 from __future__ import annotations
@@ -28,11 +35,34 @@ from reasonloop.core.lineage import SampleTree
 from reasonloop.core.records import Problem, Sample
 from reasonloop.core.rundir import JsonlLog, read_jsonl, write_records
 from reasonloop.errors import UsageError
-from reasonloop.plugins.critic.critique import number_steps, render, split_steps
-from reasonloop.plugins.critic.rounds import is_plain, normalised
+from reasonloop.plugins.critic.critique import render_critique, split_steps
+from reasonloop.plugins.critic.rounds import critique_prompt, is_plain, normalised
 from reasonloop.plugins.critic.settings import NAME, CriticSettings
 
-__all__ = ["LabelledSolution", "export_critic_data", "labelled_solutions"]
+__all__ = [
+    "LabelledSolution",
+    "export_critic_data",
+    "labelled_solutions",
+    "monotone_labels",
+    "target_format",
+]
+
+
+def monotone_labels(scores: list[float], threshold: float = 0.0) -> list[bool]:
+    """Step labels from rollout scores: wrong from the first score at most ``threshold`` on."""
+    labels, ok = [], True
+    for score in scores:
+        ok = ok and score > threshold
+        labels.append(ok)
+    return labels
+
+
+def target_format(cfg: CriticSettings) -> str:
+    """The format critic training targets are written in: the one the critic is asked in."""
+    if cfg.critique_format != "auto":
+        return cfg.critique_format
+    return cfg.critique_prompt
+
 
 Format = Literal["stepwise", "critique"]
 
@@ -40,28 +70,41 @@ Format = Literal["stepwise", "critique"]
 class LabelledSolution:
     """A solution's steps with a correct/wrong label each."""
 
-    def __init__(self, problem: Problem, sample: Sample, steps: list[str], labels: list[bool]):
+    def __init__(
+        self,
+        problem: Problem,
+        sample: Sample,
+        steps: list[str],
+        scores: list[float],
+        threshold: float = 0.0,
+    ):
         self.problem = problem
         self.sample = sample
         self.steps = steps
-        self.labels = labels
+        self.scores = scores
+        self.labels = monotone_labels(scores, threshold)
+
+    @property
+    def first_error(self) -> int | None:
+        """The 1-based first wrong step; ``None`` when every step is right."""
+        return next((i for i, ok in enumerate(self.labels, 1) if not ok), None)
 
     def stepwise(self) -> dict[str, Any]:
-        return {"prompt": self.problem.prompt, "completions": self.steps, "labels": self.labels}
+        return {
+            "prompt": self.problem.prompt,
+            "completions": self.steps,
+            "labels": self.labels,
+            "first_error": self.first_error,
+            "scores": self.scores,
+        }
 
     def critique(self, cfg: CriticSettings) -> dict[str, Any]:
-        prompt = render(
-            cfg.critique_template, question=self.problem.prompt, steps=number_steps(self.steps)
-        )
-        verdicts = [
-            f"Step {i}: {'correct' if ok else 'wrong'}" for i, ok in enumerate(self.labels, 1)
-        ]
-        final = "correct" if self.sample.correct else "wrong"
+        prompt = critique_prompt(cfg, self.problem.prompt, self.steps)
+        text = render_critique(self.steps, self.labels, self.sample.correct, target_format(cfg))
         return {
             "prompt": [{"role": "user", "content": prompt}],
-            "completion": [
-                {"role": "assistant", "content": "\n".join([*verdicts, f"Final answer: {final}"])}
-            ],
+            "completion": [{"role": "assistant", "content": text}],
+            "first_error": self.first_error,
         }
 
 
@@ -90,11 +133,12 @@ def labelled_solutions(
         steps = split_steps(parent.text)
         if sorted(by_step) != list(range(1, len(steps))):
             continue  # an interrupted stage: not every prefix was rolled out
-        labels = [
-            sum(r.correct for r in by_step[k]) / len(by_step[k]) > threshold
-            for k in range(1, len(steps))
+        scores = [
+            sum(r.correct for r in by_step[k]) / len(by_step[k]) for k in range(1, len(steps))
         ]
-        out.append(LabelledSolution(problem, parent, steps, [*labels, parent.correct]))
+        out.append(
+            LabelledSolution(problem, parent, steps, [*scores, float(parent.correct)], threshold)
+        )
     if include_correct:
         seen: set[tuple[str, str]] = set()
         for s in samples:
@@ -104,7 +148,7 @@ def labelled_solutions(
             seen.add(key)
             steps = split_steps(s.text)
             if steps:
-                out.append(LabelledSolution(problems[s.problem_id], s, steps, [True] * len(steps)))
+                out.append(LabelledSolution(problems[s.problem_id], s, steps, [1.0] * len(steps)))
     return out
 
 

@@ -7,7 +7,7 @@ requests it asked for before, with the same ids.
 Training (each plain sample comes from the ``selfimprove`` round 0):
 
 - round 1: a critique (role ``critic``) of up to ``critiques_per_problem``
-  distinct wrong plain samples per problem; Monte-Carlo rollouts (role
+  (or ``all``) distinct wrong plain samples per problem; Monte-Carlo rollouts (role
   ``actor``, ``prefill`` = a step prefix) from up to ``rollout_samples`` of
   them when ``rollouts`` is on; ``baseline_samples`` extra plain samples of
   hard problems when that is on;
@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = [
     "PLAIN_PLUGIN",
     "critique_of",
+    "critique_prompt",
     "is_answer",
+    "is_check",
     "is_critique",
     "refine_messages",
     "round_requests",
@@ -52,6 +54,11 @@ PLAIN_PLUGIN = "selfimprove"
 
 def is_critique(s: Sample) -> bool:
     return s.request.plugin == NAME and s.request.purpose == "critique"
+
+
+def is_check(s: Sample) -> bool:
+    """A training-time critique of a correct plain sample (``annotate_correct``)."""
+    return s.request.plugin == NAME and s.request.purpose == "critique-correct"
 
 
 def is_plain(s: Sample) -> bool:
@@ -68,8 +75,9 @@ def is_answer(s: Sample) -> bool:
 
 
 def critique_of(c: Sample) -> Critique:
-    """Parse critique sample ``c`` against the steps its request showed."""
-    return parse_critique(c.text, len(c.request.meta.get("steps", [])))
+    """Parse critique sample ``c`` against the steps its request showed, in its format."""
+    steps = list(c.request.meta.get("steps", []))
+    return parse_critique(c.text, len(steps), c.request.meta.get("format", "auto"), steps)
 
 
 def normalised(text: str) -> str:
@@ -126,8 +134,17 @@ def _train_requests(
     plain = [s for s in new if is_plain(s)]
     if plain:
         wrong = _distinct(s for s in plain if s.verdict == Verdict.WRONG)
-        for s in wrong[: cfg.critiques_per_problem]:
-            out.append(_critique_request(ctx, cfg, problem, s, depth=0))
+        cap = None if cfg.critiques_per_problem == "all" else cfg.critiques_per_problem
+        role = "annotator" if cfg.annotator else "critic"
+        for s in wrong[:cap]:
+            out.append(_critique_request(ctx, cfg, problem, s, depth=0, role=role))
+        right = _distinct(s for s in plain if s.correct)
+        for s in right[: cfg.annotate_correct]:
+            out.append(
+                _critique_request(
+                    ctx, cfg, problem, s, depth=0, role=role, purpose="critique-correct"
+                )
+            )
         if cfg.rollouts:
             for s in wrong[: cfg.rollout_samples]:
                 out += _rollout_requests(ctx, cfg, problem, s)
@@ -225,23 +242,40 @@ def _critic_sampling(ctx: RoundContext, cfg: CriticSettings) -> dict[str, Any]:
     return params
 
 
+def critique_prompt(cfg: CriticSettings, question: str, steps: list[str]) -> str:
+    """The critic's message about a solution with ``steps`` (also its training prompt)."""
+    return render(
+        cfg.critique_template,
+        question=question,
+        steps=number_steps(steps) or "(empty)",
+        solution="\n".join(steps) or "(empty)",
+    )
+
+
 def _critique_request(
-    ctx: RoundContext, cfg: CriticSettings, problem: Problem, answer: Sample, depth: int
+    ctx: RoundContext,
+    cfg: CriticSettings,
+    problem: Problem,
+    answer: Sample,
+    depth: int,
+    role: str = "critic",
+    purpose: str = "critique",
 ) -> Request:
     steps = split_steps(answer.text)
-    text = render(
-        cfg.critique_template, question=problem.prompt, steps=number_steps(steps) or "(empty)"
-    )
+    text = critique_prompt(cfg, problem.prompt, steps)
+    gold = problem.reference.answer if problem.reference else None
+    if role == "annotator" and cfg.annotator_hint and gold and ctx.mode == "train":
+        text += render(cfg.annotator_hint, answer=gold)
     return ctx.request(
         problem,
         [Message(role="user", content=text)],
         plugin=NAME,
-        purpose="critique",
+        purpose=purpose,
         how="critique",
-        role="critic",
+        role=role,
         parent=answer,
         prefill=cfg.critique_prefill or None,
-        meta={"steps": steps, "depth": depth},
+        meta={"steps": steps, "depth": depth, "format": cfg.critique_format},
         **_critic_sampling(ctx, cfg),
     )
 

@@ -19,7 +19,14 @@ from reasonloop.plugins.critic.rounds import critique_of, is_critique, is_plain,
 from reasonloop.plugins.critic.rounds import normalised as _normalised
 from reasonloop.plugins.critic.settings import CriticSettings
 
-__all__ = ["CritiqueChains", "majority", "prefix_sizes", "refine_metrics", "select_metrics"]
+__all__ = [
+    "CritiqueChains",
+    "majority",
+    "oracle_metrics",
+    "prefix_sizes",
+    "refine_metrics",
+    "select_metrics",
+]
 
 
 def majority(answers: list[Sample]) -> Sample | None:
@@ -226,9 +233,59 @@ def refine_metrics(by_problem: dict[str, list[Sample]], cfg: CriticSettings) -> 
             }
         )
     samples = [s for group in by_problem.values() for s in group]
-    return {
+    out = {
         "mode": "refine",
         "by_rounds": rows,
         **_critique_stats(samples),
         "tokens": _tokens(samples),
+    }
+    if cfg.oracle:
+        out["oracle"] = oracle_metrics(lineages, cfg.refine_rounds)
+    return out
+
+
+def _oracle_chain(lineage: CritiqueChains, root: Sample, depth: int) -> list[Sample]:
+    """The answers an oracle refines: ``root``'s chain through the first correct one."""
+    chain = lineage.chain(root)[: depth + 1]
+    first = next((i for i, a in enumerate(chain) if a.correct), len(chain) - 1)
+    return chain[: first + 1]
+
+
+def oracle_metrics(lineages: dict[str, CritiqueChains], rounds: int) -> dict[str, Any]:
+    """The oracle upper bound after 0 ... ``rounds`` revisions: refine only wrong answers.
+
+    The verifier decides which answers are revised (a correct answer is kept
+    and not critiqued again), as in the authors' known-answer evaluation;
+    it needs every answer's chain revised (``stop_when_accepted: false``).
+    Tokens count only what the oracle would have spent: the critiques and
+    revisions of wrong answers.
+    """
+    rows = []
+    for depth in range(rounds + 1):
+        ok = 0
+        spent: list[Sample] = []
+        for lineage in lineages.values():
+            ends = []
+            for root in lineage.roots:
+                chain = _oracle_chain(lineage, root, depth)
+                ends.append(chain[-1])
+                for answer in chain:
+                    spent.append(answer)
+                    c = lineage.critique(answer)
+                    if c is not None and answer is not chain[-1]:
+                        spent.append(c)
+            chosen = majority(ends) or (ends[0] if ends else None)
+            ok += bool(chosen and chosen.correct)
+        tokens = _tokens(spent)
+        rows.append(
+            {
+                "rounds": depth,
+                "accuracy": round(ok / (len(lineages) or 1), 4),
+                "actor_tokens": tokens.get("actor", 0),
+                "critic_tokens": tokens.get("critic", 0),
+            }
+        )
+    return {
+        "note": "upper bound: the verifier picks which answers are revised; not the method",
+        "by_rounds": rows,
     }

@@ -81,7 +81,7 @@ PLAIN = {
 
 
 def script(r: Request, i: int) -> str:
-    if r.role == "critic":
+    if r.role in ("critic", "annotator"):
         if r.problem_id == "p3":
             return " looks fine to me"
         shown, n_steps = r.messages[-1].content, len(r.meta["steps"])

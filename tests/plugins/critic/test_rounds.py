@@ -24,6 +24,16 @@ def test_wrong_samples_get_one_critique_then_m_refinements_in_batched_rounds(
     assert first.meta["critique"]["first_wrong_step"] == 2
 
 
+def test_all_critiques_every_distinct_wrong_sample_as_the_authors_do(
+    tmp_path, run_context, sample_rounds
+):
+    _, _, calls, samples, _ = sample_rounds(run_context, tmp_path, {"critiques_per_problem": "all"})
+    # p0's repeated wrong answer once, p1's three different ones, p3's.
+    assert calls[1] == ("critic", 5)
+    critiqued = [s.request.parent_sample_id for s in samples if s.request.purpose == "critique"]
+    assert len(critiqued) == len(set(critiqued)) == 5
+
+
 def test_rerunning_rounds_over_samples_on_disk_asks_for_nothing_new(
     tmp_path, run_context, sample_rounds, scripted
 ):

@@ -104,3 +104,70 @@ def test_majority_groups_equivalent_answers_and_breaks_ties_early():
     assert majority([s(0, None)]) is None
     assert prefix_sizes(8) == [1, 2, 4, 8] and prefix_sizes(6) == [1, 2, 4, 6]
     assert prefix_sizes(1) == [1]
+
+
+def _chain_sample(i, plugin, purpose, role, parent, verdict, extracted, text=""):
+    from reasonloop.core.records import Verdict
+
+    req = Request(
+        id=f"r{i}",
+        problem_id="p",
+        messages=[],
+        plugin=plugin,
+        purpose=purpose,
+        role=role,
+        parent_sample_id=parent,
+        round=i,
+        meta={"steps": ["x"]},
+    )
+    v = None if verdict is None else Verdict(verdict)
+    return Sample(
+        id=f"s{i}",
+        problem_id="p",
+        request=req,
+        completion=text,
+        extracted=extracted,
+        verdict=v,
+        prompt_tokens=10,
+        completion_tokens=5,
+    )
+
+
+def test_the_oracle_refines_only_wrong_answers_and_is_reported_apart():
+    """A right answer the method revises into a wrong one stays right for the oracle."""
+    from reasonloop.plugins.critic.selection import CritiqueChains, oracle_metrics, refine_answer
+
+    reject = "Step 1: wrong - no\nFinal answer: wrong"
+    right = _chain_sample(0, "selfimprove", "eval", "actor", None, "correct", "4")
+    crit = _chain_sample(1, "critic", "critique", "critic", "s0", None, None, reject)
+    broken = _chain_sample(2, "critic", "refine", "actor", "s1", "wrong", "5")
+    lineage = CritiqueChains([right, crit, broken])
+    assert not refine_answer(lineage, 1).correct  # the method: refined into a wrong answer
+    rows = oracle_metrics({"p": lineage}, 1)["by_rounds"]
+    assert [r["accuracy"] for r in rows] == [1.0, 1.0]
+    # The oracle never critiques a right answer: it spends only the first answer.
+    assert rows[1]["actor_tokens"] == 15 and rows[1]["critic_tokens"] == 0
+
+    wrong = _chain_sample(0, "selfimprove", "eval", "actor", None, "wrong", "5")
+    fixed = _chain_sample(2, "critic", "refine", "actor", "s1", "correct", "4")
+    rows = oracle_metrics({"p": CritiqueChains([wrong, crit, fixed])}, 1)["by_rounds"]
+    assert [r["accuracy"] for r in rows] == [0.0, 1.0]
+    assert rows[1]["actor_tokens"] == 30 and rows[1]["critic_tokens"] == 15
+
+
+def test_the_oracle_is_in_eval_json_and_needs_every_answer_revised(
+    tmp_path, run_context, critic_run
+):
+    import pytest
+
+    from reasonloop.errors import RecipeError
+
+    settings = {"refine_rounds": 1, "stop_when_accepted": False, "oracle": True}
+    metrics, _, _, _ = eval_run(critic_run, run_context, tmp_path, settings, {"n": 1})
+    m = metrics["plugins"]["critic"]
+    assert [r["accuracy"] for r in m["oracle"]["by_rounds"]] == [0.5, 0.75]
+    assert "upper bound" in m["oracle"]["note"]
+    # The method's accuracy is its own, not the oracle's.
+    assert metrics["accuracy"] == m["by_rounds"][-1]["accuracy"]
+    with pytest.raises(RecipeError, match="oracle: the oracle bound needs every answer revised"):
+        eval_run(critic_run, run_context, tmp_path / "b", {"oracle": True}, {"n": 1})
