@@ -147,8 +147,23 @@ def resume(
 def validate(
     recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
     set_: SetOption = None,
+    resolve_models: Annotated[
+        bool,
+        typer.Option(
+            "--resolve-models",
+            help="Also check every role's model exists: local files, or the hub (or its cache).",
+        ),
+    ] = False,
+    load_data: Annotated[
+        bool,
+        typer.Option("--load-data", help="Also load every dataset and count its problems."),
+    ] = False,
 ) -> None:
-    """Check a recipe and the names it uses, without running anything."""
+    """Check a recipe and the names it uses, without running anything.
+
+    By default nothing is read but the recipe: no model is looked up, no data
+    file opened, no network used, so a GPU recipe validates on a laptop.
+    """
     from reasonloop.core.loop import build_run_context
     from reasonloop.core.progress import RunProgress
 
@@ -156,6 +171,26 @@ def validate(
     run = build_run_context(r, r.resolved_run_dir(), RunProgress(err, enabled=False))
     for note in run.settings.notes():
         out.print(f"{recipe}: {note}", soft_wrap=True)
+    if resolve_models:
+        from reasonloop.hf.models import locate_model
+
+        models = {f"roles.{role}.model": cfg.model for role, cfg in r.roles.items()}
+        if r.trainer.base_model:
+            models["trainer.base_model"] = r.trainer.base_model
+        for key, model in models.items():
+            try:
+                where = locate_model(model)
+            except UsageError as exc:
+                raise UsageError(f"{recipe}: {key}: {exc}") from None
+            out.print(f"{recipe}: {key}: {where}", soft_wrap=True)
+    if load_data:
+        for split in ("train", "eval"):
+            for i, spec in enumerate(getattr(r.data, split)):
+                try:
+                    problems = run.datasets.get(spec.name)(spec)
+                except UsageError as exc:
+                    raise UsageError(f"{recipe}: data.{split}.{i}: {exc}") from None
+                out.print(f"{recipe}: data.{split}.{i} ({spec.name}): {len(problems)} problems")
     out.print(f"{recipe}: ok ({r.iterations} iterations, roles: {', '.join(r.roles)})")
 
 

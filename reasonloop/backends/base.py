@@ -50,6 +50,11 @@ class BackendClass:
     def loads_checkpoints(self) -> bool:
         return capability(self.cls, "loads_checkpoints")
 
+    @property
+    def options_model(self) -> Any:
+        """The pydantic model of the class's ``backend_options``, checked at load (or None)."""
+        return getattr(self.cls, "options_model", None)
+
 
 def with_defaults(params: SamplingParams, defaults: SamplingParams) -> SamplingParams:
     """Fill the ``None`` fields of a request's ``params`` from the role's ``defaults``."""

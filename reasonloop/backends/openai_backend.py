@@ -104,6 +104,8 @@ class OpenAIBackend(Backend):
     loads_checkpoints = False
     #: A client holds no model: nothing to keep up while training.
     serves_adapters = False
+    #: ``backend_options`` are checked against this when a recipe is loaded.
+    options_model = OpenAIOptions
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
         self.model = model

@@ -69,7 +69,9 @@ class TransformersBackend(Backend):
     load time;
     ``batch_size`` the number of sequences decoded together; ``threads`` the
     torch intra-op thread count (default: torch's choice); ``seed`` the base
-    of the per-sample seeds of requests that carry none.
+    of the per-sample seeds of requests that carry none; ``device`` where the
+    weights go (``cpu``, or ``cuda`` / ``cuda:N`` for a quick check on a GPU,
+    where the ``vllm`` backend is the one to use for real work).
     """
 
     #: An adapter is merged at load time, so the loop hands over the merged
@@ -89,6 +91,7 @@ class TransformersBackend(Backend):
         adapter: str | None = None,
         threads: int | None = None,
         seed: int = 0,
+        device: str = "cpu",
     ) -> None:
         torch = import_torch()
         if threads:
@@ -110,6 +113,9 @@ class TransformersBackend(Backend):
         self.model: Any = load_causal_lm(model, self.dtype)
         if adapter:
             self.model = _merge_adapter(self.model, adapter)
+        self.device = device
+        if device != "cpu":
+            self.model = self.model.to(device)
         self.eos_ids = _eos_ids(self.tokenizer, self.model)
         self.attention = (
             ATTENTION_NAME
@@ -123,7 +129,7 @@ class TransformersBackend(Backend):
     def __repr__(self) -> str:
         return (
             f"TransformersBackend({self.model_spec!r}, dtype={self.dtype!r}, "
-            f"batch_size={self.batch_size}, adapter={self.adapter!r})"
+            f"batch_size={self.batch_size}, adapter={self.adapter!r}, device={self.device!r})"
         )
 
     def describe(self) -> str:

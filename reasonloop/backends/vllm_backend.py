@@ -98,6 +98,8 @@ class VLLMBackend(Backend):
     #: An adapter runs on the engine holding its base model (a LoRARequest).
     adapters_on_base = True
     loads_checkpoints = True
+    #: ``backend_options`` are checked against this when a recipe is loaded.
+    options_model = VLLMOptions
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
         from reasonloop.hf.models import resolve_model

@@ -67,6 +67,7 @@ def build_run_context(
         progress.event(note)
     for role, cfg in recipe.roles.items():
         _known(run.backends, cfg.backend, f"roles.{role}.backend", recipe.source)
+        _check_backend_options(run.backends.get(cfg.backend), role, cfg.backend_options, recipe)
     _known(run.verifiers, recipe.verifier.name, "verifier.name", recipe.source)
     for domain, chosen in recipe.verifier.domains.items():
         _known(run.verifiers, chosen.name, f"verifier.domains.{domain}.name", recipe.source)
@@ -85,6 +86,23 @@ def build_run_context(
     _check_actor_follows_training(run, trainer)
     check_tracking(recipe)
     return run
+
+
+def _check_backend_options(
+    factory: Any, role: str, options: dict[str, Any], recipe: Recipe
+) -> None:
+    """Check a role's backend options against the model its backend declares, if any.
+
+    Building a backend loads a model or opens connections; its options model
+    is checked alone, so a misspelt ``tensor_parallel_size`` fails here.
+    """
+    model = getattr(factory, "options_model", None)
+    if model is None:
+        return
+    given = {k: v for k, v in options.items() if k != "defaults"}
+    build_checked(
+        model.model_validate, f"roles.{role}.backend_options", given, source=recipe.source
+    )
 
 
 def _check_actor_follows_training(run: RunContext, trainer: Any) -> None:

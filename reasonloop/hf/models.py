@@ -30,6 +30,7 @@ __all__ = [
     "import_torch",
     "load_causal_lm",
     "load_tokenizer",
+    "locate_model",
     "resolve_model",
     "save_checkpoint",
 ]
@@ -87,6 +88,36 @@ def resolve_model(spec: str) -> str:
     if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").split("/", 1)[-1]:
         raise UsageError(f"model {spec!r}: no such file or directory")
     return spec  # a hub id
+
+
+def locate_model(spec: str) -> str:
+    """Say where model ``spec`` would load from, without loading or converting it.
+
+    A local checkpoint, GGUF file or ``pkg:`` file must exist; a hub id must
+    be in the local Hugging Face cache or, where the network allows (and
+    ``HF_HUB_OFFLINE`` is unset), known to the hub. Raises
+    :class:`UsageError` naming the model otherwise. Nothing is downloaded.
+    """
+    path = _package_file(spec) if spec.startswith("pkg:") else Path(spec).expanduser()
+    if path.exists() or path.suffix == ".gguf":
+        if not path.exists():
+            raise UsageError(f"model {spec!r}: GGUF file {path} does not exist")
+        return f"local file {path}" if path.is_file() else f"local checkpoint {path}"
+    hub_id = resolve_model(spec)
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in ("config.json", "adapter_config.json"):
+        if isinstance(try_to_load_from_cache(hub_id, name), str):
+            return f"hub id {hub_id}, in the local cache"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise UsageError(f"model {spec!r}: not in the local Hugging Face cache (HF_HUB_OFFLINE)")
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(hub_id)
+    except Exception as exc:  # network errors and unknown ids alike: say which
+        raise UsageError(f"model {spec!r}: not found on the hub nor in its cache ({exc})") from None
+    return f"hub id {hub_id}, on the hub"
 
 
 def _cached_gguf_checkpoint(path: Path) -> Path:

@@ -24,11 +24,16 @@ __all__ = ["PerplexityScorer", "example_perplexities"]
 class PerplexityScorer:
     """One loaded model that scores TRL-format rows; reuse it for many calls."""
 
-    def __init__(self, model: str, *, dtype: str = "float32", max_length: int = 1024):
+    def __init__(
+        self, model: str, *, dtype: str = "float32", max_length: int = 1024, device: str = "cpu"
+    ):
         self.model_spec = model
         self.max_length = max_length
+        self.device = device
         self.tokenizer = load_tokenizer(model)
         self.model = load_causal_lm(model, dtype=dtype)
+        if device != "cpu":
+            self.model = self.model.to(device)
 
     def score(
         self,
@@ -68,6 +73,8 @@ class PerplexityScorer:
                     ids[row, :n] = torch.tensor(e["input_ids"])  # type: ignore[index]
                     labels[row, :n] = torch.tensor(e["labels"])  # type: ignore[index]
                     attention[row, :n] = 1
+                ids, attention = ids.to(self.device), attention.to(self.device)
+                labels = labels.to(self.device)
                 logits = self.model(input_ids=ids, attention_mask=attention).logits.float()
                 shift_logits = logits[:, :-1, :]
                 shift_labels = labels[:, 1:]

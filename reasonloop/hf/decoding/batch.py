@@ -109,7 +109,7 @@ class _Batch:
         kept = set(survivors)
         order = [i if i in kept else next(movers) for i in range(count)]
         self.slab.keep(order)
-        index = torch.tensor(order, dtype=torch.long)
+        index = torch.tensor(order, dtype=torch.long, device=self.mask.device)
         self.rows = [self.rows[i] for i in order]
         self.mask, self.positions = self.mask[index], self.positions[index]
         if not count:
@@ -144,6 +144,8 @@ class BatchDecoder:
         share_prefix: bool = True,
     ) -> None:
         self.model, self.decode, self.eos_ids = model, decode, eos_ids
+        #: Where the model's weights are (a CUDA GPU or the CPU): inputs go there.
+        self.device = getattr(model, "device", "cpu")
         self.batch_size = max(1, batch_size)
         self.refill_at = refill_at if refill_at is not None else max(1, self.batch_size // 2)
         self.prefill_tokens = prefill_tokens
@@ -213,7 +215,9 @@ class BatchDecoder:
         source = [p for p, (_, indices) in enumerate(group) for _ in indices]
         survivors = self._advance(rows, logits[source])
         if survivors:
-            index = torch.tensor([source[i] for i in survivors], dtype=torch.long)
+            index = torch.tensor(
+                [source[i] for i in survivors], dtype=torch.long, device=mask.device
+            )
             headroom = min(max(rows[i].max_new_tokens for i in survivors), 512) + 16
             batch.add([rows[i] for i in survivors], cache, index, mask[index], headroom)
 
@@ -233,7 +237,7 @@ class BatchDecoder:
         cache = DynamicCache(config=self.model.config)
         if shared:
             self.model(
-                input_ids=torch.tensor([prompts[0][:shared]]),
+                input_ids=torch.tensor([prompts[0][:shared]], device=self.device),
                 use_cache=True,
                 logits_to_keep=1,
                 **{self._cache_kw: cache},
@@ -249,6 +253,7 @@ class BatchDecoder:
         for i, rest in enumerate(rests):
             ids[i, width - len(rest) :] = torch.tensor(rest)
             mask[i, shared + width - len(rest) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
@@ -261,7 +266,7 @@ class BatchDecoder:
 
     def _step(self, batch: _Batch) -> None:
         torch = import_torch()
-        last = torch.tensor([[row.tokens[-1]] for row in batch.rows])
+        last = torch.tensor([[row.tokens[-1]] for row in batch.rows], device=self.device)
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.rows), 1)], dim=1)
         out = self.model(
             input_ids=last,

@@ -142,8 +142,9 @@ class SlabCache:
         """
         torch = import_torch()
         pairs = [(i, src) for i, src in enumerate(order) if i != src]
-        targets = torch.tensor([i for i, _ in pairs], dtype=torch.long)
-        sources = torch.tensor([s for _, s in pairs], dtype=torch.long)
+        device = self.cache.layers[0].device if self.cache.layers else "cpu"
+        targets = torch.tensor([i for i, _ in pairs], dtype=torch.long, device=device)
+        sources = torch.tensor([s for _, s in pairs], dtype=torch.long, device=device)
         for layer in self.cache.layers:
             if pairs:
                 layer.move_rows(targets, sources, len(order))

@@ -70,10 +70,12 @@ class TokenChooser:
             if len(temps) == 1:
                 rows.mul_(1.0 / temps.pop())
             else:
-                rows.div_(torch.tensor([choosers[i].temperature for i in sampled])[:, None])
-            top_p = torch.tensor([min(choosers[i].top_p, 1.0) for i in sampled])
-            # One uniform per sequence and step, from that sequence's own stream.
+                temps = torch.tensor([choosers[i].temperature for i in sampled])
+                rows.div_(temps.to(rows.device)[:, None])
+            top_p = torch.tensor([min(choosers[i].top_p, 1.0) for i in sampled]).to(rows.device)
+            # One uniform per sequence and step, from that sequence's own (CPU) stream.
             uniforms = torch.cat([torch.rand(1, generator=choosers[i].generator) for i in sampled])
+            uniforms = uniforms.to(rows.device)
             picked = _sample(rows, top_p, uniforms)
             for i, t in zip(sampled, picked.tolist(), strict=True):
                 tokens[i] = t
@@ -89,7 +91,7 @@ def _sample(scaled: Any, top_p: Any, uniforms: Any) -> Any:
     """
     torch = import_torch()
     probs = torch.softmax(scaled, dim=-1)
-    picked = torch.empty(scaled.shape[0], dtype=torch.long)
+    picked = torch.empty(scaled.shape[0], dtype=torch.long, device=scaled.device)
     full = top_p >= 1.0
     if full.any():
         # No truncation: no sort needed either.
@@ -122,7 +124,7 @@ def _inverse_cdf(probs: Any, top_p: Any, uniforms: Any, ids: Any = None) -> Any:
     torch = import_torch()
     cdf = probs.cumsum(dim=-1)
     if top_p is None:
-        last = torch.full((probs.shape[0], 1), probs.shape[-1] - 1)
+        last = torch.full((probs.shape[0], 1), probs.shape[-1] - 1, device=probs.device)
     else:
         last = (cdf < top_p[:, None]).sum(dim=-1, keepdim=True).clamp(max=probs.shape[-1] - 1)
     target = uniforms[:, None] * cdf.gather(-1, last)
