@@ -160,6 +160,12 @@ class Trainer(Protocol):
     #: ``train`` takes ``ordered=True`` and then keeps the file's order;
     #: plugins that order the data (curriculum) refuse a trainer without it.
     accepts_order: bool = False
+    #: ``train`` takes ``preferences=`` (the iteration's ``preferences.jsonl``)
+    #: and ``unpaired=`` (``unpaired.jsonl``) as well as the SFT data; the
+    #: loop skips training when the file named by ``data_file`` is empty.
+    uses_preferences: bool = False
+    #: The iteration file a trainer that ``uses_preferences`` trains on.
+    data_file: str = "train.jsonl"
 
     def train(
         self,
@@ -178,7 +184,7 @@ TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 
 BackendCapability = Literal["adapters_on_base", "loads_checkpoints", "serves_adapters"]
-TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order"]
+TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order", "uses_preferences"]
 
 #: Each capability's default, as the protocols document it.
 _DEFAULTS: dict[str, bool] = {
