@@ -170,7 +170,8 @@ def unpaired_rows(
 
     for ex in selected:
         row = ex.to_trl()
-        if "prompt" in row:
+        # A chain trains a correction with the wrong attempt in its prompt: not a plain answer.
+        if "prompt" in row and all(m["role"] != "assistant" for m in row["prompt"]):
             content = row["completion"][0]["content"]
             add(
                 ex.problem_id,

@@ -6,13 +6,16 @@ selected correct answers are desirable and wrong answers undesirable, also
 those of problems with no correct answer, which pairs cannot use. With
 ``data: pairs`` it reads ``preferences.jsonl`` and splits each pair into a
 desirable and an undesirable row. ``desirable_weight`` and
-``undesirable_weight`` balance unequal counts. The rest is as for
+``undesirable_weight`` balance unequal counts. TRL's KTO reads rows in
+file order (its KL estimate pairs neighbours in a batch), so ``shuffle``
+shuffles the rows once, with ``seed``. The rest is as for
 ``trl-dpo``; see docs/trainers.md.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +61,9 @@ class TrlKtoTrainer(PreferenceTrainer):
             "loss_type": o.loss_type,
             "desirable_weight": o.desirable_weight,
             "undesirable_weight": o.undesirable_weight,
+            # KTO's KL term pairs each row with its neighbour in a fixed-order
+            # batch; TRL refuses random sampling, so rows() shuffles once.
+            "train_sampling_strategy": "sequential",
         }
 
     def source(self, data_path: Path, preferences: Path | None, unpaired: Path | None) -> Path:
@@ -75,4 +81,7 @@ class TrlKtoTrainer(PreferenceTrainer):
                 row = {"prompt": r["prompt"], "completion": completion, "label": bool(label)}
                 # A chosen answer in several pairs is one desirable row.
                 out.setdefault(json.dumps(row, sort_keys=True), row)
-        return list(out.values())
+        rows = list(out.values())
+        if self.options.shuffle:
+            random.Random(self.options.seed).shuffle(rows)
+        return rows
