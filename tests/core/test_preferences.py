@@ -1,4 +1,4 @@
-"""Preference data: pairing rules, hardness, unpaired rows, the hook, and the files datasets reads."""
+"""Preference data: pairing rules, hardness, unpaired rows, the hook, the files datasets reads."""
 
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def test_hardest_wrong_puts_the_nearest_answer_first_and_unparsable_last():
 
 def test_pairing_rules_and_the_cap():
     wrong = [(s, s.text) for s in WRONG]
-    every = pair_correct_with_wrong(CORRECT, wrong, PreferenceConfig(pairing="all", max_per_problem=None), seed=1)  # fmt: skip
+    everything = PreferenceConfig(pairing="all", max_per_problem=None)
+    every = pair_correct_with_wrong(CORRECT, wrong, everything, seed=1)
     assert len(every) == 6 and len(set(texts(every))) == 6
     hardest = pair_correct_with_wrong(
         CORRECT,
@@ -80,7 +81,8 @@ def test_pairing_rules_and_the_cap():
     drawn = pair_correct_with_wrong(CORRECT, wrong, rand, seed=7)
     # Every sample on both sides in some pair, max(C, W) pairs, the same on resume.
     assert len(drawn) == 3
-    assert {c for c, _ in texts(drawn)} == {"s0", "s1"} and {r for _, r in texts(drawn)} == {"s2", "s3", "s4"}  # fmt: skip
+    assert {c for c, _ in texts(drawn)} == {"s0", "s1"}
+    assert {r for _, r in texts(drawn)} == {"s2", "s3", "s4"}
     assert texts(pair_correct_with_wrong(CORRECT, wrong, rand, seed=7)) == texts(drawn)
     assert any(
         texts(pair_correct_with_wrong(CORRECT, wrong, rand, seed=s)) != texts(drawn)
