@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reasonloop.core.protocols import TrainProgress, TrainResult
+from reasonloop.core.protocols import Trainer, TrainProgress, TrainResult
 from reasonloop.errors import UsageError
 from reasonloop.hf.models import load_causal_lm, save_checkpoint
 
@@ -105,7 +105,7 @@ class TrlOptions(BaseModel):
         return self.num_processes > 1 or self.accelerate_config is not None
 
 
-class TrlTrainer:
+class TrlTrainer(Trainer):
     """The part of a TRL trainer that does not depend on its objective.
 
     A subclass names itself (``name``, as registered) and its options model;
