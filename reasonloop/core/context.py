@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reasonloop.core.records import (
     Message,
+    PreferencePair,
     Problem,
     Request,
     Sample,
@@ -220,6 +221,36 @@ class RunContext:
                 )
             )
         return examples
+
+    def preference_pair(
+        self,
+        problem: Problem,
+        chosen: tuple[Sample, str],
+        rejected: tuple[Sample, str],
+        *,
+        source: str,
+        pairing: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> PreferencePair:
+        """A pair on the problem as the actor sees it: ``chosen`` (sample, text) over ``rejected``.
+
+        The prompt is the plain question, as for :meth:`solution_example`, so
+        hints, critiques and feedback stay out of what the model learns from.
+        """
+        (good, good_text), (bad, bad_text) = chosen, rejected
+        meta = {"difficulty": problem.difficulty, "source": problem.source}
+        return PreferencePair(
+            id=stable_id("pair", good.id, bad.id),
+            problem_id=problem.id,
+            prompt=self.problem_messages(problem),
+            chosen=good_text,
+            rejected=bad_text,
+            chosen_sample_id=good.id,
+            rejected_sample_id=bad.id,
+            source=source,
+            pairing=pairing,
+            metadata={**meta, "chosen_how": good.request.how, **(metadata or {})},
+        )
 
     def format_problem(self, problem: Problem) -> str:
         """The problem as the actor's user message, through its domain's template."""

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     import pluggy
 
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
-    from reasonloop.core.records import Problem, Request, Sample, TrainingExample
+    from reasonloop.core.records import (
+        PreferencePair,
+        Problem,
+        Request,
+        Sample,
+        TrainingExample,
+    )
 
 __all__ = ["Hooks", "plugin_callers", "stop_on_plugin_failure"]
 
@@ -149,6 +155,18 @@ class Hooks:
             if result:
                 examples.extend(result)
         return examples
+
+    def preference_pairs(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[PreferencePair]:
+        pairs: list[PreferencePair] = []
+        results = self._call(
+            "reasonloop_preference_pairs", problem=problem, samples=samples, ctx=ctx
+        )
+        for result in reversed(results):  # registration order, as for training_examples
+            if result:
+                pairs.extend(result)
+        return pairs
 
     def select_examples(
         self, examples: list[TrainingExample], ctx: IterationContext

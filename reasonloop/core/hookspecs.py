@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
-    from reasonloop.core.records import Problem, Request, Sample, TrainingExample
+    from reasonloop.core.records import (
+        PreferencePair,
+        Problem,
+        Request,
+        Sample,
+        TrainingExample,
+    )
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -182,6 +188,27 @@ def reasonloop_training_examples(
     removes what the model must not learn to rely on (hints, critiques).
     Return a list of examples, or ``None`` for none. All results are
     concatenated.
+    """
+
+
+@hookspec
+def reasonloop_preference_pairs(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> list[PreferencePair] | None:
+    """Turn a problem's verified samples into preference pairs (preferred over dispreferred).
+
+    Called once per training problem after sampling, next to
+    :func:`reasonloop_training_examples`, with the same arguments. Each
+    plugin pairs the samples it produced: a correct answer over a wrong one,
+    a correction over the attempt it corrected. Build pairs with
+    ``ctx.run.preference_pair(problem, (good, text), (bad, text), source=...,
+    pairing=...)``, which puts the plain question in the prompt (hints,
+    critiques and feedback left out), and clean the chosen text as the
+    plugin's training examples are cleaned. Return a list of pairs, or
+    ``None`` for none. All results are concatenated, repeats dropped, and
+    written to the iteration's ``preferences.jsonl`` (TRL's conversational
+    preference format, counted by ``source`` in the report), which the
+    ``trl-dpo`` and ``trl-kto`` trainers train on.
     """
 
 

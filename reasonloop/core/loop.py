@@ -20,10 +20,11 @@ from reasonloop.core.dataspec import DatasetSpec
 from reasonloop.core.evaluation import evaluate_stage
 from reasonloop.core.hooks import Hooks, stop_on_plugin_failure
 from reasonloop.core.plugins import Registry, build_checked, describe_plugins, make_plugin_manager
+from reasonloop.core.preferences import unique_pairs, unpaired_rows
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.protocols import TrainResult, capability
 from reasonloop.core.recipe import Recipe
-from reasonloop.core.records import Problem, Sample, TrainingExample
+from reasonloop.core.records import PreferencePair, Problem, Sample, TrainingExample
 from reasonloop.core.report import StageSummary, stage_summary, write_report
 from reasonloop.core.rundir import (
     JsonlLog,
@@ -332,14 +333,20 @@ class Loop:
         for s in samples:
             by_problem.setdefault(s.problem_id, []).append(s)
         candidates: list[TrainingExample] = []
+        pairs: list[PreferencePair] = []
         for problem in stage.problems:
-            candidates.extend(
-                self.run.hooks.training_examples(problem, by_problem.get(problem.id, []), stage)
-            )
+            mine = by_problem.get(problem.id, [])
+            candidates.extend(self.run.hooks.training_examples(problem, mine, stage))
+            pairs.extend(self.run.hooks.preference_pairs(problem, mine, stage))
         selected = self.run.hooks.select_examples(candidates, stage)
         d = self.dir.stage_dir(stage.iteration)
         write_records(d / "candidates.jsonl", candidates)
         write_records(d / "selected.jsonl", selected)
+        # Preference data for the preference trainers (and anyone's own script).
+        pairs = unique_pairs(pairs)
+        write_records(d / "preferences.jsonl", (p.to_trl() for p in pairs))
+        unpaired = unpaired_rows(selected, samples, pairs, self.recipe.preferences)
+        write_records(d / "unpaired.jsonl", unpaired)
         train_rows = selected
         if self.recipe.trainer.trains_on_all_iterations:
             train_rows = []
@@ -399,14 +406,19 @@ class Loop:
         if current_model == served:
             current_model = base
         start_from = base if self.recipe.trainer.restart_from_base else current_model
-        n = sum(1 for _ in data.open()) if data.exists() else 0
+        # Only said when true, so trainers written before these flags still work.
+        keep: dict[str, Any] = {"ordered": True} if it in self.state.ordered else {}
         what = "examples" if online_problems is None else "prompts"
+        if capability(trainer, "uses_preferences"):
+            keep.update(preferences=d / "preferences.jsonl", unpaired=d / "unpaired.jsonl")
+            data, what = d / trainer.data_file, f"rows of {trainer.data_file}"
+        n = sum(1 for _ in data.open()) if data.exists() else 0
         self.run.progress.event(
             f"iteration {it}: training {self.recipe.trainer.name} on {n} {what} from {start_from}"
         )
         if n == 0:
-            self.run.progress.event(f"iteration {it}: no training examples; model unchanged")
-            return TrainResult(model_path=None, metrics={"skipped": "no training examples"})
+            self.run.progress.event(f"iteration {it}: no training {what}; model unchanged")
+            return TrainResult(model_path=None, metrics={"skipped": f"no training {what}"})
         with self.run.progress.task(f"train iter {it}", total=0, unit="steps") as task:
 
             def on_progress(step: int, total: int) -> None:
@@ -414,8 +426,6 @@ class Loop:
                     task.set_total(total)
                 task.advance(step - task.done)
 
-            # Only said when true, so trainers written before the flag still work.
-            keep: dict[str, Any] = {"ordered": True} if it in self.state.ordered else {}
             report = trainer_report_args(self.recipe, self.dir.root, it)
             if report and capability(trainer, "accepts_report"):
                 keep["report"] = report

@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.trainers",
     "reasonloop.plugins.datasets",
     "reasonloop.plugins.selfimprove",
+    "reasonloop.plugins.pairs",
     "reasonloop.plugins.selfdebug",
     "reasonloop.plugins.critic",
     "reasonloop.plugins.guidance",

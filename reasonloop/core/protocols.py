@@ -180,6 +180,12 @@ class Trainer(Protocol):
     #: ``output_dir/samples.jsonl``, so the compute ledger, the report and
     #: tracking count them as they count sampled ones.
     online: bool = False
+    #: ``train`` takes ``preferences=`` (the iteration's ``preferences.jsonl``)
+    #: and ``unpaired=`` (``unpaired.jsonl``) as well as the SFT data; the
+    #: loop skips training when the file named by ``data_file`` is empty.
+    uses_preferences: bool = False
+    #: The iteration file a trainer that ``uses_preferences`` trains on.
+    data_file: str = "train.jsonl"
 
     def train(
         self,
@@ -199,7 +205,12 @@ TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 BackendCapability = Literal["adapters_on_base", "loads_checkpoints", "serves_adapters"]
 TrainerCapability = Literal[
-    "changes_model", "trains_adapter", "accepts_order", "accepts_report", "online"
+    "changes_model",
+    "trains_adapter",
+    "accepts_order",
+    "accepts_report",
+    "online",
+    "uses_preferences",
 ]
 
 #: Each capability's default, as the protocols document it.

@@ -24,6 +24,7 @@ __all__ = [
     "DataConfig",
     "DomainVerifierConfig",
     "EvalConfig",
+    "PreferenceConfig",
     "Recipe",
     "RoleConfig",
     "SamplingConfig",
@@ -136,6 +137,20 @@ class SelectionConfig(Section):
     clean: bool = True
 
 
+class PreferenceConfig(Section):
+    """How verified samples become preference data (``preferences.jsonl``, ``unpaired.jsonl``)."""
+
+    #: Pairs per problem from correct vs wrong samples (``None``: no cap).
+    max_per_problem: int | None = Field(default=4, ge=1)
+    #: ``random``: each correct and each wrong sample in at least one pair,
+    #: partners drawn at random; ``all``: every correct with every wrong;
+    #: ``hardest-wrong``: each correct with the most plausible wrong answers
+    #: first (an answer nearest the reference before a farther or missing one).
+    pairing: Literal["random", "all", "hardest-wrong"] = "random"
+    #: Wrong plain samples per problem in ``unpaired.jsonl`` (``None``: all).
+    max_wrong_per_problem: int | None = Field(default=4, ge=1)
+
+
 class TrainerConfig(Section):
     name: str = "trl-sft"
     options: dict[str, Any] = Field(default_factory=dict)
@@ -217,6 +232,7 @@ class Recipe(Section):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    preferences: PreferenceConfig = Field(default_factory=PreferenceConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)

@@ -16,6 +16,7 @@ __all__ = [
     "Completion",
     "Domain",
     "Message",
+    "PreferencePair",
     "Problem",
     "Reference",
     "Request",
@@ -228,6 +229,45 @@ class TrainingExample(Record):
         if m.train is not None:
             return m.train
         return m.role == "assistant" and i == len(self.messages) - 1
+
+
+class PreferencePair(Record):
+    """A preferred answer and a dispreferred one to the same prompt, and how they were paired.
+
+    ``to_trl()`` gives TRL's conversational preference row (``prompt``,
+    ``chosen``, ``rejected`` chat lists) with the provenance alongside, so
+    ``preferences.jsonl`` is read as is by ``datasets`` and by TRL's
+    ``DPOTrainer``.
+    """
+
+    id: str
+    problem_id: str
+    #: The chat the model answers (hints, critiques, feedback left out).
+    prompt: list[Message]
+    chosen: str
+    rejected: str
+    chosen_sample_id: str | None = None
+    rejected_sample_id: str | None = None
+    #: The plugin that made the pair (``selfimprove``, ``critic``, ...).
+    source: str = "core"
+    #: The rule that paired them: ``random``, ``all``, ``hardest-wrong``
+    #: (correct vs wrong samples), ``correction`` (a correction over the
+    #: attempt it corrected), ...
+    pairing: str = "all"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def to_trl(self) -> dict[str, Any]:
+        return {
+            "prompt": [_plain(m) for m in self.prompt],
+            "chosen": [{"role": "assistant", "content": self.chosen}],
+            "rejected": [{"role": "assistant", "content": self.rejected}],
+            "id": self.id,
+            "problem_id": self.problem_id,
+            "chosen_sample_id": self.chosen_sample_id,
+            "rejected_sample_id": self.rejected_sample_id,
+            "source": self.source,
+            "pairing": self.pairing,
+        }
 
 
 def _plain(m: Message) -> dict[str, str]:

@@ -20,6 +20,7 @@ from reasonloop.core.pairing import (
     stage_interval,
 )
 from reasonloop.core.plots import pyplot, save_figure
+from reasonloop.core.preferences import count_by_source
 from reasonloop.core.records import Sample, TrainingExample
 from reasonloop.core.rundir import JsonlLog, RunDirectory, atomic_write_text, read_jsonl
 
@@ -145,6 +146,7 @@ def write_report(
             lines.append(f"| {r.stage} | " + " | ".join(cells) + " |")
     lines += _pass_at_k_section(evaluated)
     lines += _examples_section(run_dir)
+    lines += _preferences_section(run_dir)
     lines += [
         "",
         "## Compute by role, plugin and purpose",
@@ -326,6 +328,30 @@ def _examples_section(run_dir: RunDirectory) -> list[str]:
         "",
         "| iteration | plugin | kind | candidates | selected | chains |",
         "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
+    return lines
+
+
+def _preferences_section(run_dir: RunDirectory) -> list[str]:
+    """Preference pairs and unpaired rows per iteration and source (the plugin that made them)."""
+    rows = []
+    for d in sorted(p for p in run_dir.root.glob("iter-*") if p.is_dir()):
+        pairs = count_by_source(d / "preferences.jsonl")
+        unpaired = count_by_source(d / "unpaired.jsonl")
+        for source in sorted(set(pairs) | set(unpaired)):
+            rows.append((d.name, source, pairs.get(source, 0), unpaired.get(source, 0)))
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Preference data by source",
+        "",
+        "Pairs: rows of `preferences.jsonl` (chosen over rejected, for `trl-dpo`); "
+        "unpaired: rows of `unpaired.jsonl` (answers labelled desirable or not, for `trl-kto`).",
+        "",
+        "| iteration | source | pairs | unpaired |",
+        "|---|---|---|---|",
     ]
     lines += [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
     return lines

@@ -8,7 +8,9 @@ from typing import Any
 from reasonloop import hookimpl
 from reasonloop.trainers.command import CommandTrainer
 from reasonloop.trainers.none import NoneTrainer
+from reasonloop.trainers.trl_dpo import TrlDpoTrainer
 from reasonloop.trainers.trl_grpo import TrlGrpoTrainer
+from reasonloop.trainers.trl_kto import TrlKtoTrainer
 from reasonloop.trainers.trl_sft import TrlSftTrainer
 
 
@@ -16,5 +18,7 @@ from reasonloop.trainers.trl_sft import TrlSftTrainer
 def reasonloop_register_trainers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("trl-sft", TrlSftTrainer)
     register("trl-grpo", TrlGrpoTrainer)
+    register("trl-dpo", TrlDpoTrainer)
+    register("trl-kto", TrlKtoTrainer)
     register("command", CommandTrainer)
     register("none", NoneTrainer)

@@ -35,13 +35,13 @@ from reasonloop.core.rundir import JsonlLog
 from reasonloop.errors import UsageError
 from reasonloop.hf.models import load_tokenizer
 from reasonloop.trainers.rewards import PLUGIN, SHAPING_REWARDS, GenerationClock, RolloutScorer
-from reasonloop.trainers.trl_sft import (
-    _callbacks,
-    _import_training_stack,
-    _read_rows,
-    _save,
-    _start_model,
-    _use_bf16,
+from reasonloop.trainers.trl_base import (
+    import_training_stack,
+    progress_callbacks,
+    read_rows,
+    save_model,
+    start_model,
+    use_bf16,
 )
 
 __all__ = ["TrlGrpoOptions", "TrlGrpoTrainer"]
@@ -177,12 +177,12 @@ class TrlGrpoTrainer(Trainer):
             raise UsageError(
                 "trl-grpo scores completions with a verifier: pass train(verifier=...)"
             )
-        rows = _read_rows(Path(data_path))
+        rows = read_rows(Path(data_path))
         if not rows:
             return TrainResult(model_path=None, metrics={"skipped": "no prompts"})
         if "problem" not in rows[0] or "prompt" not in rows[0]:
             raise UsageError(f"{data_path}: trl-grpo needs rows with 'prompt' and 'problem'")
-        torch, transformers, trl = _import_training_stack(opts.method)
+        torch, transformers, trl = import_training_stack("trl-grpo", opts.method)
         if opts.generation == "vllm":
             _require_vllm()
         transformers.set_seed(opts.seed)
@@ -199,7 +199,7 @@ class TrlGrpoTrainer(Trainer):
         dataset = Dataset.from_list(
             [{k: r[k] for k in ("prompt", "problem", "iteration") if k in r} for r in rows]
         )
-        bf16 = _use_bf16(opts.dtype, torch)
+        bf16 = use_bf16(opts.dtype, torch)
         config = _grpo_config(opts, checkpoints, bf16, torch, trl, report or {})
         clock = GenerationClock()
         scorer = RolloutScorer(
@@ -221,7 +221,7 @@ class TrlGrpoTrainer(Trainer):
                 message="`is_gradient_checkpointing` is deprecated",
                 category=FutureWarning,
             )
-            model, peft_config = _start_model(base_model, opts)  # type: ignore[arg-type]
+            model, peft_config = start_model(base_model, opts)  # type: ignore[arg-type]
             trainer = _timed_trainer_class(trl.GRPOTrainer)(
                 clock=clock,
                 model=model,
@@ -230,14 +230,14 @@ class TrlGrpoTrainer(Trainer):
                 train_dataset=dataset,
                 processing_class=tokenizer,
                 peft_config=peft_config,
-                callbacks=_callbacks(on_progress, transformers),
+                callbacks=progress_callbacks(on_progress, transformers),
             )
         trainer.remove_callback(transformers.PrinterCallback)
 
         start = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         seconds = time.perf_counter() - start
-        result = _save(trainer.model, tokenizer, output_dir, opts.method)
+        result = save_model(trainer.model, tokenizer, output_dir, opts.method)
         if not opts.keep_checkpoints:
             shutil.rmtree(checkpoints, ignore_errors=True)
         generated = scorer.completion_tokens

@@ -1,4 +1,4 @@
-"""Multi-process ``trl-sft`` training through ``accelerate launch``.
+"""Multi-process TRL training (``trl-sft``, ``trl-dpo``, ``trl-kto``) through ``accelerate launch``.
 
 When a recipe asks for more than one process (``trainer.options.num_processes``)
 or names an accelerate, DeepSpeed or FSDP config file
@@ -36,9 +36,13 @@ _LAUNCH_KEYS = ("num_processes", "accelerate_config", "launch_args")
 
 
 def launch_command(
-    options: dict[str, Any], data: Path, base_model: str, output_dir: Path
+    options: dict[str, Any],
+    data: Path,
+    base_model: str,
+    output_dir: Path,
+    trainer: str = "trl-sft",
 ) -> list[str]:
-    """The ``accelerate launch`` command line for these trainer options."""
+    """The ``accelerate launch`` command line for ``trainer`` with these options."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     config = options.get("accelerate_config")
     if config:
@@ -64,6 +68,8 @@ def launch_command(
     cmd += [
         "-m",
         "reasonloop.trainers.trl_sft_worker",
+        "--trainer",
+        trainer,
         "--data",
         str(data),
         "--base",
@@ -82,13 +88,14 @@ def train_in_processes(
     base_model: str,
     output_dir: Path,
     on_progress: TrainProgress | None = None,
+    trainer: str = "trl-sft",
 ) -> TrainResult:
-    """Run the training under ``accelerate launch`` and return its result."""
+    """Run ``trainer``'s training under ``accelerate launch`` and return its result."""
     output_dir.mkdir(parents=True, exist_ok=True)
     result_path = output_dir / "result.json"
     result_path.unlink(missing_ok=True)
     log_path = output_dir / "train.log"
-    cmd = launch_command(options, data, base_model, output_dir)
+    cmd = launch_command(options, data, base_model, output_dir, trainer)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     tail: deque[str] = deque(maxlen=40)
     with log_path.open("w", encoding="utf-8") as log:

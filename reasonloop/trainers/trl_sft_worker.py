@@ -1,29 +1,40 @@
-"""One process of a multi-process ``trl-sft`` run, started by ``accelerate launch``.
+"""One process of a multi-process TRL run (``trl-sft``, ``trl-dpo``, ``trl-kto``).
 
 :func:`reasonloop.trainers.trl_sft_launch.launch_command` starts this module
 in every process. Each one trains; the main one reports progress on stdout
 and writes ``result.json``, which the launching trainer reads back.
 
-    python -m reasonloop.trainers.trl_sft_worker --data D --base M --output O --options JSON
+    python -m reasonloop.trainers.trl_sft_worker --trainer trl-sft --data D --base M \
+        --output O --options JSON
+
+``--data`` is the file the trainer reads (for ``trl-dpo``, the preference
+pairs; for ``trl-kto``, its unpaired or paired rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import threading
 from pathlib import Path
 
-from reasonloop.trainers.trl_sft import TrlSftTrainer
 from reasonloop.trainers.trl_sft_launch import PROGRESS
 
 __all__ = ["main"]
 
+_TRAINERS = {
+    "trl-sft": ("reasonloop.trainers.trl_sft", "TrlSftTrainer"),
+    "trl-dpo": ("reasonloop.trainers.trl_dpo", "TrlDpoTrainer"),
+    "trl-kto": ("reasonloop.trainers.trl_kto", "TrlKtoTrainer"),
+}
+
 
 def main(argv: list[str] | None = None) -> None:
     """Train this process's share; the main process also writes ``result.json``."""
-    parser = argparse.ArgumentParser(description="One process of a multi-process trl-sft run.")
+    parser = argparse.ArgumentParser(description="One process of a multi-process TRL run.")
+    parser.add_argument("--trainer", default="trl-sft", choices=sorted(_TRAINERS))
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--base", required=True)
     parser.add_argument("--output", type=Path, required=True)
@@ -38,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
             with lock:
                 print(f"{PROGRESS} {step} {total}", flush=True)
 
-    trainer = TrlSftTrainer(json.loads(args.options))
+    module, cls = _TRAINERS[args.trainer]
+    trainer = getattr(importlib.import_module(module), cls)(json.loads(args.options))
     result = trainer.train(args.data, args.base, args.output, on_progress=report)
     if main_process:
         path = args.output / "result.json"

@@ -4,7 +4,8 @@ After the plain round, a critic (role ``critic``; by default the actor's
 backend and base model) judges each step of a solution and its final
 answer. In training, wrong samples are critiqued and the actor revises them;
 correct, non-shortcut revisions become training examples without the
-critique. In evaluation, the critic either drives critique-and-revise rounds
+critique (and, for preference training, paired over the answer they
+revised). In evaluation, the critic either drives critique-and-revise rounds
 (``test_time: refine``) or picks among sampled answers (``select``), never
 seeing the reference. Critiques are read in reasonloop's line format or in
 the format of AutoMathCritique's released critic. For training a critic,
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
 from reasonloop.errors import RecipeError
-from reasonloop.plugins.critic.examples import refinement_examples
+from reasonloop.plugins.critic.examples import refinement_examples, refinement_pairs
 from reasonloop.plugins.critic.rater import RATER, acceptance
 from reasonloop.plugins.critic.report import report_sections
 from reasonloop.plugins.critic.rounds import round_requests
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     import typer
 
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
-    from reasonloop.core.records import Problem, Request, Sample, TrainingExample
+    from reasonloop.core.records import PreferencePair, Problem, Request, Sample, TrainingExample
 
 __all__ = ["NAME", "Critic", "CriticSettings"]
 
@@ -95,6 +96,12 @@ class Critic:
         self, problem: Problem, samples: list[Sample], ctx: IterationContext
     ) -> list[TrainingExample] | None:
         return refinement_examples(ctx.run, problem, samples, self.settings) or None
+
+    @hookimpl
+    def reasonloop_preference_pairs(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[PreferencePair] | None:
+        return refinement_pairs(ctx.run, problem, samples, self.settings) or None
 
     @hookimpl
     def reasonloop_final_answer(

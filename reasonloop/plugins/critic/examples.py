@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reasonloop.core.lineage import SampleTree
-from reasonloop.core.records import Message, Problem, Sample, TrainingExample
+from reasonloop.core.records import Message, PreferencePair, Problem, Sample, TrainingExample
 from reasonloop.core.selection import clean_solution
 from reasonloop.plugins.critic.critique import render
 from reasonloop.plugins.critic.rounds import critique_of, is_refinement
@@ -23,7 +23,7 @@ from reasonloop.verifiers.shortcut import shortcut_reason
 if TYPE_CHECKING:
     from reasonloop.core.context import RunContext
 
-__all__ = ["KeptRefinement", "kept_refinements", "refinement_examples"]
+__all__ = ["KeptRefinement", "kept_refinements", "refinement_examples", "refinement_pairs"]
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,29 @@ def refinement_examples(
             metadata=meta,
         )
     return examples
+
+
+def refinement_pairs(
+    run: RunContext, problem: Problem, samples: list[Sample], cfg: CriticSettings
+) -> list[PreferencePair]:
+    """Each kept refinement (cleaned, critique removed) over the wrong answer it revised."""
+    clean = run.recipe.selection.clean and problem.domain == "math"
+    gold = problem.reference.answer if problem.reference else None
+    pairs = []
+    for k in kept_refinements(problem, samples, cfg):
+        if k.answer.correct:
+            continue  # a critique of a right answer: nothing was corrected
+        text = k.refinement.text
+        if clean and gold:
+            text = clean_solution(text, gold)
+        pairs.append(
+            run.preference_pair(
+                problem,
+                (k.refinement, text),
+                (k.answer, k.answer.text.strip()),
+                source=NAME,
+                pairing="correction",
+                metadata={"critique_id": k.critique.id},
+            )
+        )
+    return pairs

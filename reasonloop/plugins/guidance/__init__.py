@@ -20,7 +20,9 @@ has t. Strategies, one or several in turn:
 Training examples are the plain question and the guided solution (for state
 reset: prefix plus continuation); hints, references and feedback are left
 out, and a correct guided solution that only copies the hint is dropped
-(:func:`reasonloop.verifiers.shortcut.shortcut_reason`). The plugin is on
+(:func:`reasonloop.verifiers.shortcut.shortcut_reason`). For preference
+training, guided solutions are paired over the wrong answers they make up
+for (:func:`preference_pairs`). The plugin is on
 when the recipe has ``plugins.settings.guidance``; it acts in training only.
 Everything it decides follows from the samples, so resume is exact.
 """
@@ -31,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
 from reasonloop.core.lineage import SampleTree
-from reasonloop.core.records import Sample, TrainingExample
+from reasonloop.core.preferences import is_wrong_answer, pair_correct_with_wrong
+from reasonloop.core.records import PreferencePair, Sample, TrainingExample
 from reasonloop.plugins.guidance.requests import (
     hint_messages,
     revise_messages,
@@ -113,6 +116,12 @@ class Guidance:
         self, problem: Problem, samples: list[Sample], ctx: IterationContext
     ) -> list[TrainingExample] | None:
         return training_examples(problem, samples, ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_preference_pairs(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[PreferencePair] | None:
+        return preference_pairs(problem, samples, ctx, self.settings) or None
 
     @hookimpl
     def reasonloop_iteration_end(self, ctx: IterationContext, summary: dict[str, Any]) -> None:
@@ -281,6 +290,66 @@ def training_examples(
             metadata={**metadata, "teacher_sample_id": s.request.parent_sample_id},
         )
     return examples
+
+
+def preference_pairs(
+    problem: Problem, samples: list[Sample], ctx: IterationContext, settings: GuidanceSettings
+) -> list[PreferencePair]:
+    """Correct guided solutions (hint left out) over the wrong answers they make up for.
+
+    An interactive revision is paired with the wrong answer the teacher's
+    feedback was about (``correction``); a solution guided by a hint, a
+    rationale or a pre-filled start with the problem's unguided wrong
+    answers (plain or brute-force samples), by ``preferences.pairing`` and
+    its cap (``guided-<pairing>``).
+    """
+    tree = SampleTree(samples)
+    pairs: list[PreferencePair] = []
+    guided: list[tuple[Sample, str]] = []
+    for s in samples:
+        if s.request.plugin != NAME or not is_answer(s) or not s.correct:
+            continue
+        strategy = strategy_of(s)
+        if strategy == "brute_force" or shortcut_of(s, problem, settings, ctx.recipe):
+            continue
+        text = solution_text(s, problem, ctx.recipe)
+        if strategy != "interactive":
+            guided.append((s, text))
+            continue
+        feedback = tree.parent(s)
+        wrong = tree.parent(feedback) if feedback is not None else None
+        if feedback is None or wrong is None or not is_wrong_answer(wrong):
+            continue
+        pairs.append(
+            ctx.run.preference_pair(
+                problem,
+                (s, text),
+                (wrong, wrong.text.strip()),
+                source=NAME,
+                pairing="correction",
+                metadata={"strategy": strategy, "teacher_sample_id": feedback.id},
+            )
+        )
+    unguided = [
+        (s, s.text.strip())
+        for s in samples
+        if is_wrong_answer(s) and strategy_of(s) in ("plain", "brute_force")
+    ]
+    cfg = ctx.recipe.preferences
+    gold = problem.reference.answer if problem.reference else None
+    seed = (ctx.recipe.seed, problem.id, ctx.iteration, NAME)
+    for good, bad in pair_correct_with_wrong(guided, unguided, cfg, seed=seed, gold=gold):
+        pairs.append(
+            ctx.run.preference_pair(
+                problem,
+                good,
+                bad,
+                source=NAME,
+                pairing=f"guided-{cfg.pairing}",
+                metadata={"strategy": strategy_of(good[0])},
+            )
+        )
+    return pairs
 
 
 def iteration_metrics(ctx: IterationContext, settings: GuidanceSettings) -> None:

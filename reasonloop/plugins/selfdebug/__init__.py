@@ -18,7 +18,8 @@ Up to ``rounds`` revisions per program. The real tests are never used for
 debugging: in evaluation they are not even visible (plugins get problems
 without their reference). At training time the revised programs that pass
 the real tests become training examples (with ``trajectories: chain``, the
-whole debugging exchange, with the loss masked on the failed attempt). Every
+whole debugging exchange, with the loss masked on the failed attempt), and
+preference pairs put each such revision over the program it fixed. Every
 request is accounted to this plugin (purposes ``tests`` and ``debug``), and
 ``eval.json`` and the report compare it with plain resampling at equal tokens.
 """
@@ -28,7 +29,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reasonloop import hookimpl
-from reasonloop.core.records import Message, Sample, TrainingExample
+from reasonloop.core.lineage import SampleTree
+from reasonloop.core.preferences import is_wrong_answer
+from reasonloop.core.records import Message, PreferencePair, Sample, TrainingExample
 from reasonloop.plugins.selfdebug.prompts import (
     call_in_test,
     debug_in_message,
@@ -63,6 +66,12 @@ class SelfDebug(SelfDebugState):
         self, problem: Problem, samples: list[Sample], ctx: IterationContext
     ) -> list[TrainingExample] | None:
         return training_examples(problem, samples, ctx, self.settings)
+
+    @hookimpl
+    def reasonloop_preference_pairs(
+        self, problem: Problem, samples: list[Sample], ctx: IterationContext
+    ) -> list[PreferencePair] | None:
+        return preference_pairs(problem, samples, ctx) or None
 
     @hookimpl
     def reasonloop_eval_metrics(
@@ -221,3 +230,38 @@ def training_examples(
             metadata={"debug_round": s.request.meta.get("debug_round")},
         )
     return examples
+
+
+def preference_pairs(
+    problem: Problem, samples: list[Sample], ctx: IterationContext
+) -> list[PreferencePair]:
+    """Each revised program that passes the real tests over the failing program it revised.
+
+    Both sides are the clean program alone, as in the plain training
+    example, so the pair differs only in the code; the debugging feedback
+    stays out of the prompt.
+    """
+    from reasonloop.verifiers.code import extract_code
+
+    entry = entry_point_of(problem.prompt, problem.metadata)
+    tree = SampleTree(samples)
+    pairs = []
+    for s in samples:
+        if s.request.plugin != NAME or s.request.purpose != "debug" or not s.correct:
+            continue
+        attempt = tree.parent(s)
+        if attempt is None or not is_wrong_answer(attempt, problem.domain):
+            continue  # passed the real tests already; only its self-tests failed
+        fixed = f"```python\n{extract_code(s.text, entry).strip()}\n```"
+        broken = f"```python\n{extract_code(attempt.text, entry).strip()}\n```"
+        pairs.append(
+            ctx.run.preference_pair(
+                problem,
+                (s, fixed),
+                (attempt, broken),
+                source=NAME,
+                pairing="correction",
+                metadata={"debug_round": s.request.meta.get("debug_round")},
+            )
+        )
+    return pairs

@@ -84,3 +84,34 @@ def test_per_turn_masks_survive_the_trl_form():
     assert row["train_turns"] == [1, 5]
     every = [*chain[:3], msg("assistant", "a", train=True), *chain[4:]]
     assert "train_turns" not in TrainingExample(id="y", problem_id="p", messages=every).to_trl()
+
+
+def test_pairs_put_the_kept_refinement_over_the_answer_it_revised(
+    tmp_path, run_context, sample_rounds, scripted
+):
+    from reasonloop.core.lineage import SampleTree
+
+    stage, _, _, samples, _ = sample_rounds(run_context, tmp_path, {"trajectories": "both"})
+    by_id = {p.id: p for p in stage.problems}
+    own = {pid: [s for s in samples if s.problem_id == pid] for pid in by_id}
+    pairs = {pid: stage.run.hooks.preference_pairs(by_id[pid], own[pid], stage) for pid in by_id}
+    critic = [p for ps in pairs.values() for p in ps if p.source == "critic"]
+    # One kept refinement (p1's first critique), as for the training examples.
+    # One kept refinement per problem whose answer was revised (p1's second
+    # critique led only to a shortcut and a wrong revision).
+    assert sorted(p.problem_id for p in critic) == ["p0", "p1"]
+    for pair in critic:
+        assert pair.pairing == "correction"
+        assert pair.chosen == scripted.WORKED and pair.rejected == scripted.WRONG[5]
+        # The critique is not in the prompt: the plain question only.
+        assert pair.prompt == stage.run.problem_messages(by_id[pair.problem_id])
+        tree = SampleTree(own[pair.problem_id])
+        refinement = tree.get(pair.chosen_sample_id)
+        assert refinement.request.purpose == "refine" and refinement.correct
+        assert tree.parent(tree.parent(refinement)).id == pair.rejected_sample_id
+        assert not tree.get(pair.rejected_sample_id).correct
+    # Plain samples pair correct over wrong where a problem has both (p0 only).
+    plain = {pid: [p for p in ps if p.source == "pairs"] for pid, ps in pairs.items()}
+    assert {pid for pid, ps in plain.items() if ps} == {"p0"}
+    (p0,) = plain["p0"]
+    assert p0.rejected == scripted.WRONG[5] and p0.chosen.endswith("Answer: 4")

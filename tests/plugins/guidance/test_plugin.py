@@ -200,3 +200,34 @@ def test_the_gsi_recipe_validates_and_names_no_cpu_only_option(run_context):
     assert settings is not None and 1 + len(schedule(settings)) <= recipe.sampling.max_rounds
     # Moving to a GPU changes roles.actor.backend and .model only: no backend options.
     assert recipe.roles["actor"].backend_options == {}
+
+
+@pytest.mark.parametrize("strategy", ["answer", "rationale", "state_reset", "interactive"])
+def test_pairs_put_guided_solutions_over_wrong_answers_without_the_hint(
+    tmp_path, strategy, run_context, scripted
+):
+    from reasonloop.core.lineage import SampleTree
+
+    stage, samples, _ = scripted.sample_rounds(run_context, tmp_path, {"strategy": strategy})
+    pairs = []
+    for p in stage.problems:
+        own = [s for s in samples if s.problem_id == p.id]
+        pairs += [
+            x for x in stage.run.hooks.preference_pairs(p, own, stage) if x.source == "guidance"
+        ]
+    assert pairs
+    tree = SampleTree(samples)
+    for pair in pairs:
+        p = next(p for p in stage.problems if p.id == pair.problem_id)
+        assert pair.prompt == stage.run.problem_messages(p)
+        chosen, rejected = tree.get(pair.chosen_sample_id), tree.get(pair.rejected_sample_id)
+        assert chosen.request.plugin == "guidance" and chosen.correct
+        assert rejected.verdict.value in ("wrong", "unparsable")
+        if strategy == "interactive":
+            # The revision over the very answer the teacher's feedback was about.
+            assert pair.pairing == "correction"
+            assert tree.parent(tree.parent(chosen)).id == rejected.id
+        else:
+            assert pair.pairing == "guided-random" and rejected.request.how == "plain"
+        if strategy == "state_reset":
+            assert pair.chosen.startswith(chosen.request.prefill.strip())

@@ -35,6 +35,21 @@ def test_post_execution_debugging_through_the_loop(tmp_path, code_data, run_cont
     selected = read_jsonl(run / "iter-000" / "selected.jsonl", TrainingExample)
     assert [e.plugin for e in selected] == ["selfdebug"] * 3
     assert selected[0].messages[-1].content == scripted.FIXED
+    # Preference pairs: each first fix over the failing program it revised
+    # (a second-round revision of a passing program corrects nothing).
+    rows = [json.loads(line) for line in (run / "iter-000" / "preferences.jsonl").open()]
+    debugged = [r for r in rows if r["source"] == "selfdebug"]
+    by_id = {s.id: s for s in samples}
+    assert debugged and all(r["pairing"] == "correction" for r in debugged)
+    for r in debugged:
+        fixed, broken = by_id[r["chosen_sample_id"]], by_id[r["rejected_sample_id"]]
+        assert (
+            fixed.request.meta["debug_round"] == 1 and fixed.request.parent_sample_id == broken.id
+        )
+        assert not broken.correct and broken.request.purpose == "sample"
+        assert r["chosen"][0]["content"] == scripted.FIXED
+        assert r["rejected"][0]["content"].startswith("```python\n")
+        assert [m["role"] for m in r["prompt"]] == [m.role for m in broken.request.messages]
 
     metrics = json.loads((run / "iter-000" / "eval.json").read_text())
     sd = metrics["plugins"]["selfdebug"]
