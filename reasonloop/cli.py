@@ -265,11 +265,23 @@ def attribute(
         Path | None,
         typer.Option("-o", "--output", help="Output directory (default runs/<name>-attribution)."),
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds", help="Comma-separated seeds: run every subset once per seed (e.g. 0,1,2)."
+        ),
+    ] = None,
     no_progress: NoProgress = False,
 ) -> None:
     """Run every subset of some plugins; print each one's Shapley and Banzhaf value."""
     from reasonloop.attribution import Attribution
-    from reasonloop.attribution.report import format_metric, subset_label
+    from reasonloop.attribution.report import (
+        format_interval,
+        format_metric,
+        format_value,
+        interval_note,
+        subset_label,
+    )
     from reasonloop.core.plugins import make_plugin_manager
     from reasonloop.core.settings import validate_plugin_settings
 
@@ -279,6 +291,12 @@ def attribute(
     suffix = "-eval-attribution" if eval_mode else "-attribution"
     target = output or r.resolved_run_dir().with_name(r.resolved_run_dir().name + suffix)
     names = [p.strip() for p in plugins_.split(",") if p.strip()]
+    seed_list = None
+    if seeds is not None:
+        try:
+            seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--seeds {seeds!r}: expected integers, e.g. --seeds 0,1,2") from None
     job = Attribution(
         r,
         names,
@@ -287,24 +305,27 @@ def attribute(
         mode=mode,
         console=err,
         progress_bars=not no_progress,
+        seeds=seed_list,
     )
     data = job.run()
-    values = Table(title=f"{metric}: contribution per plugin ({r.name}, {mode})")
-    for col in ("plugin", "Shapley value", "Banzhaf value"):
+    under = f", seeds {seeds}" if seed_list else ""
+    values = Table(title=f"{metric}: contribution per plugin ({r.name}, {mode}{under})")
+    for col in ("plugin", "Shapley value [95%]", "Banzhaf value [95%]"):
         values.add_column(col, justify="left" if col == "plugin" else "right")
     for name, v in data["values"].items():
-        values.add_row(
-            name, format_metric(v["shapley"], signed=True), format_metric(v["banzhaf"], signed=True)
-        )
+        values.add_row(name, format_value(v, "shapley"), format_value(v, "banzhaf"))
     out.print(values)
+    out.print(interval_note(data))
     subsets = Table(title="subsets")
-    for col in ("plugins on", metric, "tokens", "wall time", ""):
+    for col in ("plugins on", metric, "[95%]", "problems", "tokens", "wall time", ""):
         subsets.add_column(col, justify="left" if col == "plugins on" else "right")
     for row in data["subsets"]:
         mark = "best" if row == data["best"] else "worst" if row == data["worst"] else ""
         subsets.add_row(
             subset_label(row),
             format_metric(row["metric"]),
+            format_interval(row["interval"]),
+            str(row["problems"] or "-"),
             str(row["tokens"]),
             f"{row['seconds']:.0f} s",
             mark,

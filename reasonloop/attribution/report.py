@@ -8,7 +8,19 @@ from typing import Any
 from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.rundir import atomic_write_text
 
-__all__ = ["format_metric", "subset_label", "write_markdown", "write_plot"]
+__all__ = [
+    "NOT_DISTINGUISHABLE",
+    "format_interval",
+    "format_metric",
+    "format_value",
+    "interval_note",
+    "subset_label",
+    "write_markdown",
+    "write_plot",
+]
+
+#: The label of a value whose interval holds 0.
+NOT_DISTINGUISHABLE = "not distinguishable from zero"
 
 
 def subset_label(row: dict[str, Any]) -> str:
@@ -23,6 +35,45 @@ def format_metric(value: float | None, signed: bool = False) -> str:
     return f"{value:{sign}.0f}" if abs(value) >= 1000 else f"{value:{sign}.4f}"
 
 
+def format_interval(interval: list[float] | None, signed: bool = False) -> str:
+    """``[0.1250, 0.3000]``: a 95% interval in the metric's unit, empty when there is none."""
+    if interval is None:
+        return ""
+    lo, hi = interval
+    return f"[{format_metric(lo, signed)}, {format_metric(hi, signed)}]"
+
+
+def format_value(values: dict[str, Any], kind: str) -> str:
+    """A plugin's ``shapley`` or ``banzhaf`` value with its interval and, if it holds 0, a label."""
+    text = format_metric(values[kind], signed=True)
+    interval = values.get(f"{kind}_interval")
+    if interval is None:
+        return text
+    text += f" {format_interval(interval, signed=True)}"
+    return text if values[f"{kind}_distinguishable"] else f"{text} {NOT_DISTINGUISHABLE}"
+
+
+def interval_note(data: dict[str, Any]) -> str:
+    """One sentence on how the intervals were computed, or why there are none."""
+    how = data["intervals"]
+    if "unavailable" in how:
+        return f"No intervals: {how['unavailable']}."
+    problems = data["subsets"][0]["problems"]
+    seeds = data.get("seeds")
+    over = f"{problems} held-out problems" + (f" and {len(seeds)} seeds" if seeds else "")
+    return (
+        f"Intervals are {how['confidence']:.0%}; a subset's metric: {how['subsets']}; the "
+        f"values: {how['values']} ({how['resamples']} resamples of the {over}, the same "
+        f"resample for every subset). A value whose interval holds 0 is marked "
+        f"*{NOT_DISTINGUISHABLE}*."
+    )
+
+
+def _metric_cell(row: dict[str, Any]) -> str:
+    cell = format_metric(row["metric"])
+    return f"{cell} {format_interval(row['interval'])}" if row.get("interval") else cell
+
+
 def _cost(row: dict[str, Any]) -> str:
     if row["tokens"] is None:
         return "- | -"
@@ -30,25 +81,28 @@ def _cost(row: dict[str, Any]) -> str:
 
 
 def write_markdown(data: dict[str, Any], path: Path) -> None:
-    """``attribution.md``: values per plugin, every subset with its cost, best and worst."""
-    metric, plugins = data["metric"], data["plugins"]
+    """``attribution.md``: values per plugin and every subset, with intervals, cost, best, worst."""
+    metric, plugins, seeds = data["metric"], data["plugins"], data.get("seeds")
     how = "`reasonloop eval` (test time)" if data["mode"] == "eval" else "`reasonloop run`"
+    under = f", under seeds {', '.join(map(str, seeds))} (the mean over seeds)" if seeds else ""
+    per_seed = "per seed | " if seeds else ""
     lines = [
         f"# Plugin attribution: {data['recipe']}",
         "",
         f"`{metric}` of {how} for each of the {len(data['subsets'])} subsets of "
-        f"{', '.join(plugins)}.",
+        f"{', '.join(plugins)}{under}.",
         "",
     ]
     if data["complete"]:
         lines += [
-            "| plugin | Shapley value | Banzhaf value |",
+            "| plugin | Shapley value [95% interval] | Banzhaf value [95% interval] |",
             "|---|---:|---:|",
             *(
-                f"| {p} | {format_metric(v['shapley'], True)} "
-                f"| {format_metric(v['banzhaf'], True)} |"
+                f"| {p} | {format_value(v, 'shapley')} | {format_value(v, 'banzhaf')} |"
                 for p, v in data["values"].items()
             ),
+            "",
+            interval_note(data),
             "",
             f"The Shapley values add up to v(all) - v(none) = {format_metric(data['all'])} - "
             f"{format_metric(data['none'])}. The Banzhaf value is each plugin's marginal gain "
@@ -65,13 +119,20 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     lines += [
         "## Subsets",
         "",
-        f"| plugins on | {metric} | tokens | wall time | run directory |",
-        "|---|---:|---:|---:|---|",
+        f"| plugins on | {metric} [95% interval] | problems | {per_seed}tokens | wall time "
+        "| run directory |",
+        f"|---|---:|---:|{'---|' if seeds else ''}---:|---:|---|",
     ]
     for row in data["subsets"]:
+        runs = row.get("seeds") or [row]
+        seed_cell = ""
+        if seeds:
+            seed_cell = (
+                ", ".join(f"{r['seed']}: {format_metric(r['metric'])}" for r in runs) + " | "
+            )
         lines.append(
-            f"| {subset_label(row)} | {format_metric(row['metric'])} | {_cost(row)} "
-            f"| {row['run_dir']} |"
+            f"| {subset_label(row)} | {_metric_cell(row)} | {row.get('problems') or '-'} "
+            f"| {seed_cell}{_cost(row)} | {'<br>'.join(r['run_dir'] for r in runs)} |"
         )
     total = data["total"]
     lines += [
@@ -85,8 +146,18 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     atomic_write_text(path, "\n".join(lines))
 
 
+def _errors(points: list[float], intervals: list[Any]) -> list[list[float]] | None:
+    """Matplotlib's asymmetric error bars for intervals around points; ``None`` without them."""
+    if any(i is None for i in intervals):
+        return None
+    return [
+        [max(0.0, p - lo) for p, (lo, _) in zip(points, intervals, strict=True)],
+        [max(0.0, hi - p) for p, (_, hi) in zip(points, intervals, strict=True)],
+    ]
+
+
 def write_plot(data: dict[str, Any], path: Path) -> Path | None:
-    """``attribution.png``: Shapley and Banzhaf bars per plugin, and every subset's metric."""
+    """``attribution.png``: each plugin's two values and every subset's metric, with intervals."""
     if not data["complete"]:
         return None
     plt = pyplot()
@@ -101,10 +172,13 @@ def write_plot(data: dict[str, Any], path: Path) -> Path | None:
         (-width / 2, "shapley", "tab:blue"),
         (width / 2, "banzhaf", "tab:orange"),
     ):
+        heights = [data["values"][p][kind] for p in plugins]
         bars = left.bar(
             [i + offset for i in x],
-            [data["values"][p][kind] for p in plugins],
+            heights,
             width,
+            yerr=_errors(heights, [data["values"][p].get(f"{kind}_interval") for p in plugins]),
+            capsize=3,
             label=kind.capitalize(),
             color=color,
         )
@@ -121,7 +195,9 @@ def write_plot(data: dict[str, Any], path: Path) -> Path | None:
     colors[rows.index(data["best"])] = "tab:green"
     colors[rows.index(data["worst"])] = "tab:red"
     y = list(range(len(rows)))
-    bars = right.barh(y, [r["metric"] for r in rows], color=colors)
+    widths = [r["metric"] for r in rows]
+    errors = _errors(widths, [r.get("interval") for r in rows])
+    bars = right.barh(y, widths, xerr=errors, capsize=3, color=colors)
     right.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)
     right.set_yticks(y, [subset_label(r) for r in rows], fontsize=8)
     right.invert_yaxis()

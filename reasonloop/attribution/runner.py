@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
+from reasonloop.attribution.problems import problem_values
 from reasonloop.attribution.report import write_markdown, write_plot
 from reasonloop.attribution.subsets import (
     Mode,
@@ -29,7 +30,7 @@ from reasonloop.attribution.subsets import (
     metric_value,
     plan_subsets,
 )
-from reasonloop.attribution.values import banzhaf_values, shapley_values
+from reasonloop.attribution.summary import RunEntry, attribution_data
 from reasonloop.core.plugins import describe_plugins, make_plugin_manager
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.recipe import Recipe
@@ -37,7 +38,7 @@ from reasonloop.core.report import summary_rows
 from reasonloop.core.rundir import RunDirectory, atomic_write_json
 from reasonloop.errors import ReasonloopError, UsageError
 
-__all__ = ["Attribution", "check_plugins"]
+__all__ = ["Attribution", "check_plugins", "check_seeds"]
 
 RESULT = "result.json"
 
@@ -71,8 +72,24 @@ def check_plugins(recipe: Recipe, plugins: list[str], extra_plugins: Iterable[ob
         raise UsageError(f"--plugins: some subsets switch these plugins off, but {exc}") from None
 
 
+def check_seeds(seeds: list[int] | None) -> list[int] | None:
+    """Fail unless ``seeds`` (``--seeds``) is ``None`` or distinct integers."""
+    if seeds is None:
+        return None
+    if not seeds:
+        raise UsageError("--seeds: name at least one seed, e.g. --seeds 0,1,2")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise UsageError(f"--seeds: {', '.join(map(str, twice))} named more than once")
+    return list(seeds)
+
+
 class Attribution:
-    """Every subset of ``plugins`` run for ``recipe``; Shapley and Banzhaf values of ``metric``."""
+    """Every subset of ``plugins`` run for ``recipe``; Shapley and Banzhaf values of ``metric``.
+
+    With ``seeds`` every subset runs once per seed (the recipe's ``seed``
+    replaced), and a subset's value is the mean over its seeds.
+    """
 
     def __init__(
         self,
@@ -85,6 +102,7 @@ class Attribution:
         console: Console | None = None,
         progress_bars: bool = True,
         extra_plugins: Iterable[object] = (),
+        seeds: list[int] | None = None,
     ):
         self.recipe = recipe
         self.plugins = list(plugins)
@@ -94,10 +112,14 @@ class Attribution:
         self.console = console or Console(stderr=True)
         self.progress_bars = progress_bars
         self.extra_plugins = list(extra_plugins)
+        self.seeds = check_seeds(seeds)
         check_metric_name(metric)
         check_scored(recipe, mode)
         check_plugins(recipe, self.plugins, self.extra_plugins)
-        self.subsets = plan_subsets(recipe, self.plugins, mode)
+        #: The runs: ``grid[coalition][seed]``, coalitions in all_coalitions order.
+        per_seed = [plan_subsets(recipe, self.plugins, mode, s) for s in self.seeds or [None]]
+        self.grid = [list(runs) for runs in zip(*per_seed, strict=True)]
+        self._finished: dict[str, RunEntry] = {}
 
     @property
     def path(self) -> Path:
@@ -115,24 +137,26 @@ class Attribution:
         progress = RunProgress(
             self.console, log_path=self.output / "attribution.log", enabled=self.progress_bars
         )
-        total = len(self.subsets)
+        runs = [(c, s) for s in range(len(self.grid[0])) for c in range(len(self.grid))]
+        total = len(runs)
+        seeded = f", under seeds {', '.join(map(str, self.seeds))}" if self.seeds else ""
         progress.event(
-            f"attributing {self.metric} to {', '.join(self.plugins)}: {total} subsets "
-            f"({'reasonloop eval' if self.mode == 'eval' else 'reasonloop run'} each)"
+            f"attributing {self.metric} to {', '.join(self.plugins)}: {len(self.grid)} subsets"
+            f"{seeded} ({'reasonloop eval' if self.mode == 'eval' else 'reasonloop run'} each)"
         )
-        for name in self.plugins:
-            if name not in self.recipe.plugins.settings:
-                # Method plugins (critic, guidance, selfdebug) act only when
-                # they have settings; others may not need any.
-                progress.event(
-                    f"warning: the recipe has no plugins.settings.{name}; "
-                    f"if {name} needs settings to act, its values will be 0"
-                )
+        for warning in self._warnings():
+            progress.event(f"warning: {warning}")
         try:
             self._write(self.summary())
-            with progress.task("attribute", total=total, unit="subsets") as task:
-                for k, subset in enumerate(self.subsets, 1):
-                    where = f"subset {k}/{total} (on: {'+'.join(subset.plugins) or 'none'})"
+            # Seed by seed: an interrupted attribution has its first seeds whole.
+            unit = "runs" if self.seeds else "subsets"
+            with progress.task("attribute", total=total, unit=unit) as task:
+                for k, (c, s) in enumerate(runs, 1):
+                    subset = self.grid[c][s]
+                    on = "+".join(subset.plugins) or "none"
+                    where = f"subset {c + 1}/{len(self.grid)} (on: {on})"
+                    if self.seeds:
+                        where += f", seed {self.seeds[s]} (run {k}/{total})"
                     ran = not self.finished(subset)
                     if not ran:
                         progress.event(
@@ -145,7 +169,8 @@ class Attribution:
                     data = self.summary()
                     self._write(data)
                     # Only tokens spent now count towards the bar's rate.
-                    task.advance(1, tokens=data["subsets"][k - 1]["tokens"] if ran else 0)
+                    spent = self._entry(subset).row["tokens"] if ran else 0
+                    task.advance(1, tokens=spent)
         except KeyboardInterrupt:
             progress.event("interrupted; run the same command again to continue")
             raise
@@ -192,11 +217,34 @@ class Attribution:
         }
         atomic_write_json(run_dir / RESULT, result)
 
-    def _row(self, subset: Subset) -> dict[str, Any]:
+    def _warnings(self) -> list[str]:
+        found = []
+        for name in self.plugins:
+            if name not in self.recipe.plugins.settings:
+                # Method plugins (critic, guidance, selfdebug) act only when
+                # they have settings; others may not need any.
+                found.append(
+                    f"the recipe has no plugins.settings.{name}; "
+                    f"if {name} needs settings to act, its values will be 0"
+                )
+        if self.seeds and len(self.seeds) > 1:
+            if self.mode == "eval" and self.recipe.eval.temperature == 0:
+                found.append(
+                    "eval.temperature is 0 (greedy), so every seed gives the same answers; "
+                    "--seeds only adds runs"
+                )
+            pinned = sorted(r for r, c in self.recipe.roles.items() if c.sampling.seed is not None)
+            if pinned:
+                found.append(
+                    f"roles {', '.join(pinned)} set sampling.seed, which --seeds does not change"
+                )
+        return found
+
+    def _entry(self, subset: Subset) -> RunEntry:
         run_dir = self.run_dir(subset)
+        if subset.key in self._finished:
+            return self._finished[subset.key]
         row: dict[str, Any] = {
-            "plugins": list(subset.plugins),
-            "disabled": list(subset.disabled),
             "key": subset.key,
             "run_dir": str(run_dir),
             "status": "pending",
@@ -205,7 +253,7 @@ class Attribution:
             "seconds": None,
         }
         if not self.finished(subset):
-            return row
+            return RunEntry(row)
         result = json.loads((run_dir / RESULT).read_text())
         eval_path = final_eval_path(subset.recipe, self.mode, run_dir)
         if not eval_path.exists():
@@ -217,37 +265,21 @@ class Attribution:
             tokens=result["tokens"],
             seconds=result["seconds"],
         )
-        return row
+        # A finished run does not change: read its records once.
+        entry = self._finished[subset.key] = RunEntry(
+            row, problem_values(metrics, self.metric, eval_path)
+        )
+        return entry
 
     def summary(self) -> dict[str, Any]:
         """``attribution.json``: every subset so far, and the values once all are done."""
-        rows = [self._row(s) for s in self.subsets]
-        done = [r for r in rows if r["status"] == "done"]
-        data: dict[str, Any] = {
-            "recipe": self.recipe.name,
-            "mode": self.mode,
-            "metric": self.metric,
-            "plugins": self.plugins,
-            "complete": len(done) == len(rows),
-            "subsets": rows,
-            "total": {
-                "runs": len(done),
-                "tokens": sum(r["tokens"] for r in done),
-                "seconds": round(sum(r["seconds"] for r in done), 1),
-            },
-        }
-        if not data["complete"]:
-            return data
-        value = {frozenset(r["plugins"]): r["metric"] for r in rows}
-        shapley = shapley_values(self.plugins, value)
-        banzhaf = banzhaf_values(self.plugins, value)
-        data["values"] = {p: {"shapley": shapley[p], "banzhaf": banzhaf[p]} for p in self.plugins}
-        data["none"] = value[frozenset()]
-        data["all"] = value[frozenset(self.plugins)]
-        # Ties go to the cheaper subset for best, to the dearer one for worst.
-        data["best"] = max(rows, key=lambda r: (r["metric"], -r["tokens"]))
-        data["worst"] = min(rows, key=lambda r: (r["metric"], -r["tokens"]))
-        return data
+        header = {"recipe": self.recipe.name, "mode": self.mode, "metric": self.metric}
+        subsets = [
+            {"plugins": list(runs[0].plugins), "disabled": list(runs[0].disabled)}
+            for runs in self.grid
+        ]
+        grid = [[self._entry(s) for s in runs] for runs in self.grid]
+        return attribution_data(header, self.plugins, subsets, grid, self.seeds)
 
     def _write(self, data: dict[str, Any]) -> None:
         atomic_write_json(self.path, data)

@@ -63,14 +63,22 @@ def recipe_key(recipe: Recipe, mode: Mode) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def plan_subsets(recipe: Recipe, plugins: list[str], mode: Mode) -> list[Subset]:
-    """Every subset of ``plugins`` as a recipe; the empty subset first, all of them last."""
+def plan_subsets(
+    recipe: Recipe, plugins: list[str], mode: Mode, seed: int | None = None
+) -> list[Subset]:
+    """Every subset of ``plugins`` as a recipe; the empty subset first, all of them last.
+
+    With ``seed`` every recipe runs under that ``seed`` instead of its own; a
+    seed equal to the recipe's gives the same keys, and so the same runs.
+    """
     subsets = []
     for coalition in all_coalitions(plugins):
         on = tuple(p for p in plugins if p in coalition)
         off = tuple(p for p in plugins if p not in coalition)
         data = recipe.model_dump(mode="json")
         data["plugins"]["disable"] = sorted(set(data["plugins"]["disable"]) | set(off))
+        if seed is not None:
+            data["seed"] = seed
         sub = Recipe.model_validate(data)
         subsets.append(Subset(on, off, sub, recipe_key(sub, mode)))
     return subsets
