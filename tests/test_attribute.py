@@ -17,6 +17,7 @@ from reasonloop.core.loop import Loop
 from reasonloop.core.recipe import load_recipe, recipe_from_dict
 from reasonloop.core.records import Sample
 from reasonloop.core.rundir import JsonlLog
+from reasonloop.core.statistics import wilson_interval
 from reasonloop.errors import UsageError
 
 # -- the values ------------------------------------------------------------------
@@ -315,11 +316,34 @@ def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypat
     )
     assert data["best"]["metric"] == max(r["metric"] for r in data["subsets"])
 
+    # Each subset's accuracy carries its Wilson interval over the same 2 problems...
+    assert data["intervals"]["subsets"] == "Wilson score interval"
+    assert data["intervals"]["values"] == "paired bootstrap over problems"
+    for r in data["subsets"]:
+        assert r["problems"] == 2
+        assert r["interval"] == pytest.approx(list(wilson_interval(round(2 * r["metric"]), 2)))
+    # ...and each value its bootstrap interval. Guidance changes no answer, so
+    # its value is 0 on every resample: [0, 0], not distinguishable from zero.
+    for kind in ("shapley", "banzhaf"):
+        assert values["guidance"][f"{kind}_interval"] == [0.0, 0.0]
+        assert values["guidance"][f"{kind}_distinguishable"] is False
+        lo, hi = values["critic"][f"{kind}_interval"]
+        assert -1 <= lo <= values["critic"][kind] <= hi <= 1
+        assert values["critic"][f"{kind}_distinguishable"] == (lo > 0 or hi < 0)
+
     assert "Shapley value" in outcome.stdout and "Banzhaf value" in outcome.stdout
     assert "critic + guidance" in outcome.stdout and "best:" in outcome.stdout
     assert f"{values['critic']['shapley']:+.4f}" in outcome.stdout
+    assert "+0.0000 [+0.0000, +0.0000] not distinguishable from zero" in outcome.stdout
+    assert "paired bootstrap over problems" in outcome.stdout
     report = (out / "attribution.md").read_text()
     assert "| critic |" in report and "## Subsets" in report
+    assert (
+        "| guidance | +0.0000 [+0.0000, +0.0000] not distinguishable from zero "
+        "| +0.0000 [+0.0000, +0.0000] not distinguishable from zero |" in report
+    )
+    lo, hi = data["subsets"][0]["interval"]
+    assert f"| (none) | {data['subsets'][0]['metric']:.4f} [{lo:.4f}, {hi:.4f}] | 2 |" in report
     assert (out / "attribution.png").stat().st_size > 0
 
     # Run again: every subset is read back, none is run.
@@ -334,7 +358,18 @@ def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypat
     again = cli(*args, "--no-progress", "--metric", "eval.pass_at_k.pass@1")
     assert again.exit_code == 0, again.stderr
     assert new_log(out, seen).count("finished earlier") == 4
-    assert json.loads((out / "attribution.json").read_text())["metric"] == "eval.pass_at_k.pass@1"
+    data = json.loads((out / "attribution.json").read_text())
+    assert data["metric"] == "eval.pass_at_k.pass@1"
+    # pass@k is read problem by problem from eval_samples.jsonl, with bootstrap intervals.
+    assert data["intervals"]["subsets"] == "bootstrap over problems"
+    assert all(r["problems"] == 2 and r["interval"] is not None for r in data["subsets"])
+    tokens = cli(*args, "--no-progress", "--metric", "eval.tokens")
+    assert tokens.exit_code == 0, tokens.stderr
+    data = json.loads((out / "attribution.json").read_text())
+    for r in data["subsets"]:
+        lo, hi = r["interval"]
+        assert lo <= r["metric"] == r["tokens"] <= hi
+    assert data["values"]["critic"]["shapley_distinguishable"] is True
     for run_dir, mtime in mtimes.items():
         assert (Path(run_dir) / "base" / "eval.json").stat().st_mtime_ns == mtime
 
