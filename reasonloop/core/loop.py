@@ -365,6 +365,8 @@ class Loop:
 
             # Only said when true, so trainers written before the flag still work.
             keep: dict[str, Any] = {"ordered": True} if it in self.state.ordered else {}
+            if capability(trainer, "takes_seed"):
+                keep["seed"] = self.recipe.seed
             report = trainer_report_args(self.recipe, self.dir.root, it)
             if report:
                 keep["report"] = report

@@ -149,6 +149,11 @@ class Trainer(Protocol):
     then feeds them in file order, whatever its shuffling option says, and
     every epoch repeats that order. The loop passes ``ordered`` only when it
     is true, so a trainer that never receives ordered data may omit it.
+
+    ``seed=`` is the recipe's ``seed``, passed only to a trainer that
+    declares ``takes_seed = True``: it seeds what training draws at random
+    (weight initialisation, data order), so each seed of a seed group
+    trains differently.
     """
 
     #: ``False`` when the trainer never changes the model (``none``): any
@@ -160,6 +165,8 @@ class Trainer(Protocol):
     #: ``train`` takes ``ordered=True`` and then keeps the file's order;
     #: plugins that order the data (curriculum) refuse a trainer without it.
     accepts_order: bool = False
+    #: ``train`` takes ``seed=`` (the recipe's seed) for its random draws.
+    takes_seed: bool = False
 
     def train(
         self,
@@ -169,6 +176,7 @@ class Trainer(Protocol):
         on_progress: TrainProgress | None = None,
         *,
         ordered: bool = False,
+        seed: int | None = None,
     ) -> TrainResult: ...
 
 
@@ -178,7 +186,7 @@ TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 
 BackendCapability = Literal["adapters_on_base", "loads_checkpoints", "serves_adapters"]
-TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order"]
+TrainerCapability = Literal["changes_model", "trains_adapter", "accepts_order", "takes_seed"]
 
 #: Each capability's default, as the protocols document it.
 _DEFAULTS: dict[str, bool] = {

@@ -68,7 +68,9 @@ class TrlSftOptions(BaseModel):
     #: ``False`` keeps the data file's order. When a plugin orders the data
     #: (``plugins.settings.curriculum``) the order is kept whatever this says.
     shuffle: bool = True
-    seed: int = 42
+    #: Training seed (weight init, data order); ``None``: the recipe's ``seed``,
+    #: so each seed of a seed group trains differently.
+    seed: int | None = None
     #: ``bfloat16`` autocasts the forward and backward passes; weights and
     #: optimizer state stay float32, since bf16 weights would round away most
     #: updates at these learning rates. ``auto`` picks bfloat16 on CPUs with
@@ -103,6 +105,8 @@ class TrlSftTrainer(Trainer):
     changes_model = True
     #: An ordered file is fed as it is, every epoch (``shuffle`` is ignored).
     accepts_order = True
+    #: ``seed=`` (the recipe's) seeds training unless ``options.seed`` is set.
+    takes_seed = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = TrlSftOptions.model_validate(options or {})
@@ -121,8 +125,11 @@ class TrlSftTrainer(Trainer):
         *,
         ordered: bool = False,
         report: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> TrainResult:
         opts = self.options
+        if opts.seed is None:
+            opts = opts.model_copy(update={"seed": seed if seed is not None else 0})
         if ordered:
             # A plugin fixed the order (a curriculum): feed the file as it is.
             opts = opts.model_copy(update={"shuffle": False})
