@@ -156,7 +156,8 @@ def pooled_estimate(
         problems=n_problems,
         mean=grand,
         per_seed=[float(v) for v in per_seed],
-        std=float(per_seed.std(ddof=1)) if n_seeds > 1 else 0.0,
+        # Seeds that agree exactly (greedy evaluation of one model) report 0, not rounding noise.
+        std=float(per_seed.std(ddof=1)) if n_seeds > 1 and np.ptp(per_seed) > 0 else 0.0,
         min=float(per_seed.min()),
         max=float(per_seed.max()),
         interval=interval,
