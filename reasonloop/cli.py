@@ -119,11 +119,18 @@ def run(
     overwrite: Annotated[
         bool, typer.Option(help="Delete an existing run directory first.")
     ] = False,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Run once per seed, e.g. 0,1,2, in a seed group (recipe key: seeds)."),
+    ] = None,
     no_progress: NoProgress = False,
 ) -> None:
     """Run a recipe: sample, verify, train and evaluate for its iterations."""
     r = _recipe(recipe, set_)
     target = run_dir or r.resolved_run_dir()
+    if seeds is not None or r.seeds:
+        _start_seed_group(r, target, seeds, overwrite, not no_progress)
+        return
     if (target / "state.json").exists():
         if not overwrite:
             raise UsageError(
@@ -139,8 +146,74 @@ def resume(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")],
     no_progress: NoProgress = False,
 ) -> None:
-    """Continue an interrupted run without losing or repeating work."""
+    """Continue an interrupted run (or seed group) without losing or repeating work."""
+    from reasonloop.core.seeds import SeedGroup, is_seed_group
+
+    if is_seed_group(run_dir):
+        _run_seed_group(SeedGroup.open(run_dir), not no_progress)
+        return
     _run_loop(_run_recipe(run_dir), run_dir, not no_progress)
+
+
+def _start_seed_group(
+    recipe: Any, target: Path, seeds: str | None, overwrite: bool, progress_bars: bool
+) -> None:
+    from reasonloop.core.seeds import SeedGroup, is_seed_group, parse_seeds
+
+    chosen = parse_seeds(seeds) if seeds is not None else list(recipe.seeds)
+    if is_seed_group(target) or (target / "state.json").exists():
+        if not overwrite:
+            what = "a seed group" if is_seed_group(target) else "a run"
+            raise UsageError(
+                f"{target} already holds {what}; continue it with 'reasonloop resume {target}' "
+                "or start again with --overwrite"
+            )
+        shutil.rmtree(target)
+    _run_seed_group(SeedGroup.create(target, recipe, chosen), progress_bars)
+
+
+def _run_seed_group(group: Any, progress_bars: bool) -> None:
+    """Run each unfinished seed of ``group`` in turn, then print the pooled summary."""
+    seeds = group.seeds
+    for seed in group.pending():
+        run_dir = group.run_dir(seed)
+        how = "continuing" if group.started(seed) else "starting"
+        err.rule(f"seed {seed} ({seeds.index(seed) + 1} of {len(seeds)}): {how} {run_dir}")
+        recipe = _run_recipe(run_dir) if group.started(seed) else group.seed_recipe(seed)
+        try:
+            _run_loop(recipe, run_dir, progress_bars)
+        except KeyboardInterrupt:
+            err.print(f"seed group interrupted; continue with: reasonloop resume {group.root}")
+            raise
+        group.mark_finished(seed)
+    _print_seed_summary(group, group.write_summary())
+
+
+def _print_seed_summary(group: Any, summary: dict[str, Any]) -> None:
+    from reasonloop.core.pairing import format_accuracy
+
+    table = Table(title=f"seed group {group.root}: held-out accuracy over seeds")
+    for col in ("stage", "seeds", "n", "mean [pooled 95%]", "std", "min - max"):
+        table.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
+    for st in summary["stages"]:
+        table.add_row(
+            st["stage"],
+            str(st["seeds"]),
+            str(st["problems"]),
+            format_accuracy(st["mean"], st["interval"]),
+            f"{100 * st['std']:.1f}",
+            f"{100 * st['min']:.1f} - {100 * st['max']:.1f}",
+        )
+    out.print(table)
+    d = summary.get("difference")
+    if d:
+        lo, hi = d["interval"]
+        noise = "distinguishable" if d["distinguishable"] else "not distinguishable from noise"
+        out.print(
+            f"{d['to']} - {d['from']}: {100 * d['mean']:+.1f} points "
+            f"[{100 * lo:+.1f}, {100 * hi:+.1f}] pooled over seeds and problems ({noise})"
+        )
+    out.print(f"summary: {group.root / 'seeds.md'}", soft_wrap=True)
 
 
 @app.command()
@@ -365,11 +438,16 @@ def verify(
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
-    """Rewrite a run's report.md and plot, and print its summary."""
+    """Rewrite a run's report.md and plot (a seed group's seeds.md), and print its summary."""
     from reasonloop.core.loop import build_run_context
     from reasonloop.core.progress import RunProgress
     from reasonloop.core.report import write_report
+    from reasonloop.core.seeds import SeedGroup, is_seed_group
 
+    if is_seed_group(run_dir):
+        group = SeedGroup.open(run_dir)
+        _print_seed_summary(group, group.write_summary())
+        return
     if not (run_dir / "state.json").exists():
         raise UsageError(f"{run_dir}: not a run directory (no state.json)")
     run = build_run_context(_run_recipe(run_dir), run_dir, RunProgress(err, enabled=False))
@@ -381,7 +459,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories or seed groups.")],
     stage: Annotated[
         str | None,
         typer.Option(help="The stage to compare, e.g. iter-001 (default: each run's last)."),
@@ -396,7 +474,7 @@ def compare(
         Path | None, typer.Option(help="Draw the plot here (default: beside --output).")
     ] = None,
 ) -> None:
-    """Compare runs on the same held-out problems: intervals, paired differences, tokens."""
+    """Compare runs (or seed groups) on the same held-out problems: intervals, differences."""
     from reasonloop.core.comparison import compare_runs, load_run_stage, plot_comparison
 
     stages = [load_run_stage(r, stage) for r in runs]

@@ -33,7 +33,8 @@ EXAMPLE = REPO / "recipes" / "quickstart.yaml"
 EXTRA_DESCRIPTIONS = {
     "Recipe.version": "The recipe format version. Only `1` exists.",
     "Recipe.name": "The run's name; the run directory defaults to `runs/<name>`.",
-    "Recipe.seed": "Every request's sampling seed is derived from this and the request id.",
+    "Recipe.seed": "Every request's sampling seed is derived from this and the request id; "
+    "trainers that take a seed (trl-sft, command) train with it.",
     "Recipe.iterations": "Sample -> select -> train -> evaluate iterations. "
     "`0` only evaluates the base model.",
     "Recipe.roles": "The roles by name. `actor` is required; plugins may address others "

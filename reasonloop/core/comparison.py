@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from reasonloop.core.accounting import merge_ledgers, total_tokens
-from reasonloop.core.coverage import BucketCoverage, bucket_order, training_coverage
+from reasonloop.core.coverage import (
+    BucketCoverage,
+    bucket_order,
+    pooled_coverage,
+    training_coverage,
+)
 from reasonloop.core.pairing import (
     compare_answers,
     format_accuracy,
@@ -19,6 +24,9 @@ from reasonloop.core.pairing import (
 from reasonloop.core.plots import pyplot, save_figure
 from reasonloop.core.report import StageSummary, summary_rows
 from reasonloop.core.rundir import RunDirectory
+from reasonloop.core.seed_statistics import pooled_estimate
+from reasonloop.core.seeds import SeedGroup, is_seed_group
+from reasonloop.core.statistics import bootstrap_interval
 from reasonloop.errors import UsageError
 
 __all__ = ["RunStage", "compare_runs", "load_run_stage", "plot_comparison"]
@@ -30,15 +38,26 @@ class RunStage:
 
     root: Path
     row: StageSummary
-    answers: dict[str, bool]
+    #: Problem id -> correct; for a seed group, the fraction of its seeds that solved it.
+    answers: dict[str, float]
     #: Tokens by role, plugin and purpose over every stage up to this one.
     compute: list[dict[str, Any]]
     #: Training problems by difficulty over the iterations up to this one.
     coverage: list[BucketCoverage]
+    #: The seeds pooled, for a seed group; ``None`` for one run.
+    seeds: list[int] | None = None
+    #: The per-seed accuracies' standard deviation, for a seed group.
+    seed_std: float | None = None
 
 
 def load_run_stage(root: Path, stage: str | None = None) -> RunStage:
-    """A run's ``stage`` (default: its last evaluated one), refusing what cannot be paired."""
+    """A run's ``stage`` (default: its last evaluated one), refusing what cannot be paired.
+
+    A seed group counts as one run: its seeds' outcomes are averaged problem
+    by problem, and its tokens are those of all its seeds.
+    """
+    if is_seed_group(root):
+        return _load_group_stage(root, stage)
     if not (root / "state.json").exists():
         raise UsageError(f"{root}: not a run directory (no state.json)")
     rows = summary_rows(RunDirectory(root))
@@ -66,6 +85,35 @@ def load_run_stage(root: Path, stage: str | None = None) -> RunStage:
         merge_ledgers(*(r.compute for r in upto)),
         training_coverage(root, row.iteration),
     )
+
+
+def _load_group_stage(root: Path, stage: str | None) -> RunStage:
+    group = SeedGroup.open(root)
+    if not group.finished:
+        raise UsageError(f"{root}: no seed of the group has finished; continue it with resume")
+    stages = group.evaluated_stages()
+    if not stages:
+        raise UsageError(f"{root}: no stage is evaluated in every finished seed")
+    if stage is None:
+        stage = stages[-1]
+    elif stage not in stages:
+        names = ", ".join(stages)
+        raise UsageError(f"{root}: no stage {stage!r} evaluated in every seed (evaluated: {names})")
+    ids, table = group.stage_table(stage)
+    per_problem = table.mean(axis=0)
+    est = pooled_estimate(table)
+    runs = [load_run_stage(group.run_dir(s), stage) for s in group.finished]
+    row = StageSummary(
+        stage=stage,
+        iteration=runs[0].row.iteration,
+        accuracy=est.mean,
+        problems=len(ids),
+        interval=list(bootstrap_interval(per_problem)),
+    )
+    answers = {pid: float(v) for pid, v in zip(ids, per_problem, strict=True)}
+    compute = merge_ledgers(*(r.compute for r in runs))
+    coverage = pooled_coverage([r.coverage for r in runs])
+    return RunStage(root, row, answers, compute, coverage, seeds=group.finished, seed_std=est.std)
 
 
 def _check_same_problems(first: RunStage, other: RunStage) -> None:
@@ -99,6 +147,17 @@ def compare_runs(runs: list[RunStage], plot: Path | None = None) -> str:
         f"Differences are paired with the first run ({first.root}) problem by problem: "
         "95% paired-bootstrap interval, McNemar's exact p-value, problems gained and lost "
         "(see docs/statistics.md). Tokens: every stage up to the one compared.",
+    ]
+    if any(r.seeds for r in runs):
+        lines += [
+            "",
+            "A seed group is one run whose per-problem outcome is the fraction of its seeds "
+            "that solved the problem; its intervals cover new problems for these seeds, not "
+            "new seeds (its seeds.md has the interval over both), gained and lost count the "
+            "problems whose fraction rose or fell (McNemar's p is then the exact sign test), "
+            "and its tokens are all its seeds'.",
+        ]
+    lines += [
         "",
         "| run | stage | accuracy [95% interval] | difference [95% interval] | McNemar p "
         "| gained | lost | tokens | verdict |",
@@ -106,6 +165,8 @@ def compare_runs(runs: list[RunStage], plot: Path | None = None) -> str:
     ]
     for r in runs:
         acc = format_accuracy(r.row.accuracy, r.row.interval)
+        if r.seeds:
+            acc += f", {len(r.seeds)} seeds, std {100 * (r.seed_std or 0):.1f}"
         tokens = total_tokens(r.compute)
         if r is first:
             lines.append(f"| {r.root} | {r.row.stage} | {acc} | - | - | - | - | {tokens} | - |")

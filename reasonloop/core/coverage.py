@@ -20,7 +20,7 @@ from reasonloop.core.records import Problem
 from reasonloop.core.rundir import RunDirectory, read_jsonl
 from reasonloop.core.statistics import wilson_interval
 
-__all__ = ["BucketCoverage", "bucket_order", "training_coverage"]
+__all__ = ["BucketCoverage", "bucket_order", "pooled_coverage", "training_coverage"]
 
 
 class BucketCoverage(BaseModel):
@@ -97,3 +97,24 @@ def training_coverage(root: Path, upto: int | None) -> list[BucketCoverage]:
             )
         )
     return rows
+
+
+def pooled_coverage(runs: list[list[BucketCoverage]]) -> list[BucketCoverage]:
+    """Several runs' coverage (the seeds of a group) as one: counts summed per difficulty."""
+    totals: dict[str, list[int]] = {}
+    for rows in runs:
+        for b in rows:
+            t = totals.setdefault(b.difficulty, [0, 0, 0])
+            t[0] += b.problems
+            t[1] += b.covered
+            t[2] += b.examples
+    return [
+        BucketCoverage(
+            difficulty=bucket,
+            problems=n,
+            covered=hit,
+            examples=examples,
+            interval=wilson_interval(hit, n),
+        )
+        for bucket, (n, hit, examples) in sorted(totals.items(), key=lambda kv: bucket_order(kv[0]))
+    ]

@@ -408,6 +408,8 @@ class Loop:
         start_from = base if self.recipe.trainer.restart_from_base else current_model
         # Only said when true, so trainers written before these flags still work.
         keep: dict[str, Any] = {"ordered": True} if it in self.state.ordered else {}
+        if capability(trainer, "takes_seed"):
+            keep["seed"] = self.recipe.seed
         what = "examples" if online_problems is None else "prompts"
         if capability(trainer, "uses_preferences"):
             keep.update(preferences=d / "preferences.jsonl", unpaired=d / "unpaired.jsonl")

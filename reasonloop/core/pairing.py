@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from reasonloop.core.statistics import PairedComparison, paired_comparison, wilson_interval
@@ -29,7 +30,9 @@ def load_answers(eval_path: Path) -> dict[str, bool] | None:
     return {a["problem_id"]: bool(a["correct"]) for a in answers}
 
 
-def compare_answers(a: dict[str, bool] | None, b: dict[str, bool] | None) -> PairedComparison | str:
+def compare_answers(
+    a: Mapping[str, float] | None, b: Mapping[str, float] | None
+) -> PairedComparison | str:
     """The paired comparison of two stages, or the reason it is unavailable."""
     if a is None or b is None:
         return "an eval.json without per-problem answers (written by an older reasonloop)"

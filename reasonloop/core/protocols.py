@@ -155,6 +155,10 @@ class Trainer(Protocol):
     ``report_to``, ``run_name``, ``logging_dir`` and ``project`` as in
     transformers' ``TrainingArguments``, and ``env``, the environment to set
     while training (see :func:`reasonloop.core.tracking.trainer_report_args`).
+    ``seed=`` is the recipe's ``seed``, passed only to a trainer that
+    declares ``takes_seed = True``: it seeds what training draws at random
+    (weight initialisation, data order), so each seed of a seed group
+    trains differently.
     """
 
     #: ``False`` when the trainer never changes the model (``none``): any
@@ -186,6 +190,8 @@ class Trainer(Protocol):
     uses_preferences: bool = False
     #: The iteration file a trainer that ``uses_preferences`` trains on.
     data_file: str = "train.jsonl"
+    #: ``train`` takes ``seed=`` (the recipe's seed) for its random draws.
+    takes_seed: bool = False
 
     def train(
         self,
@@ -195,6 +201,7 @@ class Trainer(Protocol):
         on_progress: TrainProgress | None = None,
         *,
         ordered: bool = False,
+        seed: int | None = None,
     ) -> TrainResult: ...
 
 
@@ -211,6 +218,7 @@ TrainerCapability = Literal[
     "accepts_report",
     "online",
     "uses_preferences",
+    "takes_seed",
 ]
 
 #: Each capability's default, as the protocols document it.

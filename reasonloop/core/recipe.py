@@ -223,6 +223,10 @@ class Recipe(Section):
     version: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = 0
+    #: Run the recipe once per seed (each with ``seed`` set to it) in a seed
+    #: group: ``runs/<name>/seed-<s>/`` and a pooled summary in
+    #: ``runs/<name>/seeds.json`` (see docs/statistics.md); ``--seeds`` overrides it.
+    seeds: list[int] | None = Field(default=None, min_length=1)
     iterations: int = Field(default=1, ge=0)
     #: Where the run writes; default ``runs/<name>``.
     run_dir: str | None = None
@@ -248,6 +252,8 @@ class Recipe(Section):
     def _needs_actor(self) -> Recipe:
         if "actor" not in self.roles:
             raise ValueError("roles must define an 'actor'")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: each seed may be given only once")
         return self
 
     def resolved_run_dir(self, base: Path | None = None) -> Path:

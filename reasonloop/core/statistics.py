@@ -81,15 +81,16 @@ def bootstrap_interval(
 
 
 def paired_bootstrap_interval(
-    a: Sequence[int | bool],
-    b: Sequence[int | bool],
+    a: Sequence[float],
+    b: Sequence[float],
     confidence: float = 0.95,
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> tuple[float, float]:
     """A percentile-bootstrap interval for mean(b) - mean(a), resampling problems in pairs.
 
-    ``a`` and ``b`` are 0/1 outcomes on the same problems in the same order;
+    ``a`` and ``b`` are outcomes (0/1, or a seed group's fraction solved) on
+    the same problems in the same order;
     pairing removes the problem-to-problem variance both sides share.
     """
     if len(a) != len(b):
@@ -163,16 +164,24 @@ class PairedComparison(BaseModel):
 
 
 def paired_comparison(
-    a: dict[str, bool], b: dict[str, bool], confidence: float = 0.95, seed: int = 0
+    a: dict[str, bool] | dict[str, float],
+    b: dict[str, bool] | dict[str, float],
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> PairedComparison:
-    """Compare two per-problem outcome maps (problem id -> correct) on the ids they share."""
+    """Compare two per-problem outcome maps (problem id -> correct) on the ids they share.
+
+    An outcome may also be a fraction (a seed group's share of seeds that
+    solved the problem): gained and lost then count the problems whose
+    outcome rose or fell, and McNemar's test becomes the exact sign test.
+    """
     ids = sorted(set(a) & set(b))
     if not ids:
         raise ValueError("the two evaluations share no problems")
-    xa = [int(a[i]) for i in ids]
-    xb = [int(b[i]) for i in ids]
-    gained = sum(1 for p, q in zip(xa, xb, strict=True) if q and not p)
-    lost = sum(1 for p, q in zip(xa, xb, strict=True) if p and not q)
+    xa = [float(a[i]) for i in ids]
+    xb = [float(b[i]) for i in ids]
+    gained = sum(1 for p, q in zip(xa, xb, strict=True) if q > p)
+    lost = sum(1 for p, q in zip(xa, xb, strict=True) if p > q)
     acc_a, acc_b = sum(xa) / len(ids), sum(xb) / len(ids)
     return PairedComparison(
         problems=len(ids),

@@ -36,7 +36,8 @@ class CommandTrainerOptions(BaseModel):
     are left alone. In a shell string the values are shell-quoted. The
     command's environment has ``REASONLOOP_DATA_ORDERED=1`` when a plugin put
     the rows in the order they must be learnt (the command must not shuffle
-    them), else ``0``.
+    them), else ``0``, and ``REASONLOOP_SEED``, the recipe's ``seed``, for the
+    command to seed its training with.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,6 +60,8 @@ class CommandTrainer(Trainer):
     changes_model = True
     #: The command is told through ``REASONLOOP_DATA_ORDERED`` to keep the order.
     accepts_order = True
+    #: The recipe's seed reaches the command as ``REASONLOOP_SEED``.
+    takes_seed = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = CommandTrainerOptions.model_validate(options or {})
@@ -81,6 +84,7 @@ class CommandTrainer(Trainer):
         on_progress: TrainProgress | None = None,
         *,
         ordered: bool = False,
+        seed: int | None = None,
     ) -> TrainResult:
         opts = self.options
         output_dir = Path(output_dir)
@@ -93,6 +97,8 @@ class CommandTrainer(Trainer):
         # Unbuffered Python output, so the log shows progress as it happens.
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env["REASONLOOP_DATA_ORDERED"] = "1" if ordered else "0"
+        if seed is not None:
+            env["REASONLOOP_SEED"] = str(seed)
         env.update({k: _substitute(v, values) for k, v in opts.env.items()})
         log_path = output_dir / LOG_NAME
 

@@ -78,7 +78,10 @@ class TrlOptions(BaseModel):
     #: ``False`` keeps the data file's order. When a plugin orders the data
     #: (``plugins.settings.curriculum``) the order is kept whatever this says.
     shuffle: bool = True
-    seed: int = 42
+    #: Training seed (weight init, data order); ``None``: the recipe's ``seed``
+    #: (0 when the trainer is called outside a run), so each seed of a seed
+    #: group trains differently.
+    seed: int | None = None
     #: ``bfloat16`` autocasts the forward and backward passes; weights and
     #: optimizer state stay float32, since bf16 weights would round away most
     #: updates at these learning rates. ``auto`` picks bfloat16 on CPUs with
@@ -120,6 +123,8 @@ class TrlTrainer(Trainer):
     name: ClassVar[str]
     options_model: ClassVar[type[TrlOptions]] = TrlOptions
     changes_model = True
+    #: ``seed=`` (the recipe's) seeds training unless ``options.seed`` is set.
+    takes_seed = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = self.options_model.model_validate(options or {})
@@ -129,8 +134,17 @@ class TrlTrainer(Trainer):
         """A LoRA run: the base weights stay, an adapter is trained."""
         return self.options.method == "lora"
 
-    def prepared(self, ordered: bool, report: dict[str, Any] | None) -> Any:
-        """The options with the loop's ``ordered`` and tracking (``report``) applied."""
+    def prepared(
+        self, ordered: bool, report: dict[str, Any] | None, seed: int | None = None
+    ) -> Any:
+        """The options with the loop's ``ordered``, tracking (``report``) and ``seed`` applied.
+
+        The seed is resolved on ``self.options`` too, for the parts of a
+        trainer that read its options directly.
+        """
+        if self.options.seed is None:
+            resolved = seed if seed is not None else 0
+            self.options = self.options.model_copy(update={"seed": resolved})
         opts = self.options
         if ordered:
             # A plugin fixed the order (a curriculum): feed the file as it is.

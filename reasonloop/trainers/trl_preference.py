@@ -101,6 +101,7 @@ class PreferenceTrainer(TrlTrainer):
         *,
         ordered: bool = False,
         report: dict[str, Any] | None = None,
+        seed: int | None = None,
         preferences: Path | None = None,
         unpaired: Path | None = None,
     ) -> TrainResult:
@@ -110,7 +111,7 @@ class PreferenceTrainer(TrlTrainer):
         preference files; called directly with only ``data_path``, that is
         the preference file (and ``sft`` is refused: there is no SFT data).
         """
-        opts = self.prepared(False, report)  # ordering applies to train.jsonl only
+        opts = self.prepared(False, report, seed)  # ordering applies to train.jsonl only
         output_dir = Path(output_dir)
         source = self.source(Path(data_path), preferences, unpaired)
         start, sft, offset = base_model, None, 0
@@ -122,7 +123,7 @@ class PreferenceTrainer(TrlTrainer):
                 )
             sft = TrlSftTrainer(opts.sft.model_dump()).train(
                 Path(data_path), base_model, output_dir / "sft", on_progress,
-                ordered=ordered, report=report,
+                ordered=ordered, report=report, seed=opts.seed,
             )  # fmt: skip
             if sft.model_path:
                 lora = sft.adapter_path and opts.method == "lora"

@@ -70,8 +70,9 @@ class TrlSftTrainer(TrlTrainer):
         *,
         ordered: bool = False,
         report: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> TrainResult:
-        opts = self.prepared(ordered, report)
+        opts = self.prepared(ordered, report, seed)
         # The trackers' callbacks read their settings from the environment
         # (worker processes inherit it); it is restored afterwards.
         with tracking_environment(report):

@@ -64,3 +64,14 @@ def test_buckets_sort_by_their_first_number() -> None:
     assert sorted(["5+", "all", "3-4", "10", "1"], key=bucket_order) == [
         "1", "3-4", "5+", "10", "all"
     ]  # fmt: skip
+
+
+def test_the_seeds_of_a_group_pool_their_counts(tmp_path) -> None:
+    from reasonloop.core.coverage import pooled_coverage
+
+    one = training_coverage(make_run(tmp_path / "a"), 0)
+    two = training_coverage(make_run(tmp_path / "b"), 1)
+    pooled = {b.difficulty: b for b in pooled_coverage([one, two])}
+    assert (pooled["1"].problems, pooled["1"].covered, pooled["1"].examples) == (8, 4, 6)
+    assert (pooled["3"].problems, pooled["3"].covered) == (6, 1)
+    assert pooled["3"].interval == pytest.approx(wilson_interval(1, 6))
