@@ -263,6 +263,7 @@
       `${fmtInt(sampleTotal)} of ${fmtInt(S.length)} samples match`;
     drawPage();
     window.reasonloopShow.lastFilterMs = performance.now() - t0;
+    window.reasonloopShow.applied++;
   }
 
   // -- one page of problems ----------------------------------------------------------------
@@ -378,7 +379,8 @@
     return node;
   }
 
-  window.reasonloopShow = {samples: S.length, problems: P.length};
+  // For tests and benchmarks: sizes, timings, and how many times the filters ran.
+  window.reasonloopShow = {samples: S.length, problems: P.length, applied: 0};
   drawSummary();
   apply();
   window.reasonloopShow.loadMs = performance.now() - started;
