@@ -61,7 +61,8 @@ class Page:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.page.goto(path.resolve().as_uri())
-        self.page.wait_for_function("window.reasonloopShow && window.reasonloopShow.ready")
+        # Waiting on selectors: the page's policy forbids the eval a polled function needs.
+        self.page.wait_for_selector("body[data-ready='1']", state="attached")
 
     def problems(self) -> list[str]:
         return self.page.eval_on_selector_all(
@@ -84,7 +85,7 @@ class Page:
         before = self.page.evaluate("window.reasonloopShow.applied")
         self.page.fill("#f-search", text)
         # The search runs once typing stops for 150 ms.
-        self.page.wait_for_function("n => window.reasonloopShow.applied > n", arg=before)
+        self.page.wait_for_selector(f"body[data-applied='{before + 1}']", state="attached")
 
 
 @pytest.fixture(scope="module")
