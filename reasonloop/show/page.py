@@ -19,8 +19,12 @@ from typing import Any
 
 __all__ = ["embedded_json", "render_page"]
 
-_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
 )
 
 
@@ -31,7 +35,10 @@ def _asset(name: str) -> str:
 def embedded_json(data: Any) -> str:
     """``data`` as JSON that is safe inside a ``<script>`` element of an HTML page."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text.translate(_ESCAPES)
+    # str.replace per character is many times faster than str.translate on a large page.
+    for raw, escaped in _ESCAPES:
+        text = text.replace(raw, escaped)
+    return text
 
 
 def render_page(data: dict[str, Any]) -> bytes:

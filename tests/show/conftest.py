@@ -1,5 +1,10 @@
 """A small run directory with every kind of lineage, hostile model output and the real report.
 
+Also the browser the page is tested in: the system Chromium (Debian's
+``chromium`` package, which ``scripts/setup.sh`` installs when apt is there)
+driven by Playwright, whose own browser downloads are never used. Without a
+Chromium the browser tests skip and say how to get one.
+
 The records are the real pydantic models written with the run directory's
 own writers; ``report.md`` and ``accuracy.png`` come from the real
 ``write_report``. Only the model is left out: its completions are written
@@ -9,6 +14,7 @@ here, so that a test knows exactly what the page must show.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -253,3 +259,72 @@ def browse_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def browse_copy(browse_run: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(browse_run, tmp_path / "browse"))
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+SKIP_REASON = (
+    "no Chromium found: run `bash scripts/setup.sh` (it installs Debian's chromium with apt), "
+    "or `apt-get install chromium`, or set REASONLOOP_CHROMIUM to a Chromium binary"
+)
+
+
+def find_chromium() -> str | None:
+    """The Chromium to drive: ``REASONLOOP_CHROMIUM``, else the first one on ``PATH``."""
+    given = os.environ.get("REASONLOOP_CHROMIUM")
+    if given:
+        return given if Path(given).exists() else None
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless system Chromium under Playwright (skips with the fix when there is none)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip(
+            "playwright is not installed: pip install -e '.[dev]' (or pip install playwright)"
+        )
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(SKIP_REASON)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()
+
+
+class Page:
+    """One opened page and every console error or uncaught exception it produced."""
+
+    def __init__(self, browser, path: Path):
+        self.errors: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.goto(path.resolve().as_uri())
+        # Waiting on selectors: the page's policy forbids the eval a polled function needs.
+        self.page.wait_for_selector("body[data-ready='1']", state="attached")
+
+    def problems(self) -> list[str]:
+        return self.page.eval_on_selector_all(
+            "#problems article", "cards => cards.map(c => c.dataset.problem)"
+        )
+
+    def counts(self) -> str:
+        return self.page.inner_text("#counts")
+
+    def choose(self, select: str, label_start: str) -> None:
+        """Pick the option of ``select`` whose text starts with ``label_start``."""
+        value = self.page.eval_on_selector(
+            select,
+            "(s, start) => [...s.options].find(o => o.text.startsWith(start)).value",
+            label_start,
+        )
+        self.page.select_option(select, value)
+
+    def search(self, text: str) -> None:
+        before = self.page.evaluate("window.reasonloopShow.applied")
+        self.page.fill("#f-search", text)
+        # The search runs once typing stops for 150 ms.
+        self.page.wait_for_selector(f"body[data-applied='{before + 1}']", state="attached")

@@ -1,91 +1,19 @@
 """The page in a real headless Chromium, driven by Playwright: loads, filters, searches, escapes.
 
-Chromium is the system one (Debian's ``chromium`` package, which
-``scripts/setup.sh`` installs when apt is there); Playwright's own browser
-downloads are never used. Without a Chromium these tests skip and say how
-to get one.
+Chromium is the system one (the ``chromium`` fixture); without one these
+tests skip and say how to get it.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from reasonloop.show import write_page
 
-from .conftest import FILLER, HOSTILE
-
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-SKIP_REASON = (
-    "no Chromium found: run `bash scripts/setup.sh` (it installs Debian's chromium with apt), "
-    "or `apt-get install chromium`, or set REASONLOOP_CHROMIUM to a Chromium binary"
-)
-
-
-def find_chromium() -> str | None:
-    """The Chromium to drive: ``REASONLOOP_CHROMIUM``, else the first one on ``PATH``."""
-    given = os.environ.get("REASONLOOP_CHROMIUM")
-    if given:
-        return given if Path(given).exists() else None
-    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """A headless system Chromium under Playwright (skips with the fix when there is none)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip(
-            "playwright is not installed: pip install -e '.[dev]' (or pip install playwright)"
-        )
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip(SKIP_REASON)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
-
-
-class Page:
-    """One opened page and every console error or uncaught exception it produced."""
-
-    def __init__(self, browser, path: Path):
-        self.errors: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        self.page.goto(path.resolve().as_uri())
-        # Waiting on selectors: the page's policy forbids the eval a polled function needs.
-        self.page.wait_for_selector("body[data-ready='1']", state="attached")
-
-    def problems(self) -> list[str]:
-        return self.page.eval_on_selector_all(
-            "#problems article", "cards => cards.map(c => c.dataset.problem)"
-        )
-
-    def counts(self) -> str:
-        return self.page.inner_text("#counts")
-
-    def choose(self, select: str, label_start: str) -> None:
-        """Pick the option of ``select`` whose text starts with ``label_start``."""
-        value = self.page.eval_on_selector(
-            select,
-            "(s, start) => [...s.options].find(o => o.text.startsWith(start)).value",
-            label_start,
-        )
-        self.page.select_option(select, value)
-
-    def search(self, text: str) -> None:
-        before = self.page.evaluate("window.reasonloopShow.applied")
-        self.page.fill("#f-search", text)
-        # The search runs once typing stops for 150 ms.
-        self.page.wait_for_selector(f"body[data-applied='{before + 1}']", state="attached")
+from .conftest import FILLER, HOSTILE, SKIP_REASON, Page, find_chromium
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +147,15 @@ def test_screenshot_has_content(page, tmp_path):
     # The badge colours of a wrong and a correct verdict are on screen.
     pixels = {rgb for _, rgb in image.getcolors(maxcolors=1280 * 1600)}
     assert (0xC6, 0x28, 0x28) in pixels and (0x1A, 0x7F, 0x37) in pixels
+
+
+def test_without_a_chromium_the_tests_skip_naming_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("REASONLOOP_CHROMIUM", str(tmp_path / "missing"))
+    assert find_chromium() is None
+    monkeypatch.delenv("REASONLOOP_CHROMIUM")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_chromium() is None
+    assert "scripts/setup.sh" in SKIP_REASON and "apt-get install chromium" in SKIP_REASON
+    (tmp_path / "chromium").write_text("#!/bin/sh\n")
+    (tmp_path / "chromium").chmod(0o755)
+    assert find_chromium() == str(tmp_path / "chromium")
