@@ -458,6 +458,20 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 
 @app.command()
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the page (default RUN_DIR/show.html)."),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page to browse a run's problems, samples and lineage."""
+    from reasonloop.show import write_page
+
+    out.print(f"page: {write_page(run_dir, output)}", soft_wrap=True)
+
+
+@app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run directories or seed groups.")],
     stage: Annotated[

