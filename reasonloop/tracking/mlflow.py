@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -55,7 +56,12 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(name, float(value), now, step) for name, value in metrics.items()]
+        # MLflow refuses other characters in names (pass@k): the same rule as
+        # transformers' MLflow callback.
+        batch = [
+            Metric(re.sub(r"[^0-9A-Za-z_\-. :/]", "_", name), float(value), now, step)
+            for name, value in metrics.items()
+        ]
         for start in range(0, len(batch), 1000):  # the store's batch limit
             self._client.log_batch(self._run, metrics=batch[start : start + 1000])
         self._adopt_trainings()

@@ -103,7 +103,7 @@ def test_mlflow_sqlite_store_read_back_through_the_client(tmp_path, monkeypatch)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     tracker = open_tracker("mlflow", tmp_path, "proj", "exp1", "abc123")
     tracker.log({"eval/accuracy": 0.25, "stage/kept": 3.0}, 0)
-    tracker.log({"eval/accuracy": 0.5}, 1)
+    tracker.log({"eval/accuracy": 0.5, "eval/pass_at_k/pass@4": 0.75}, 1)
     tracker.close()
     # The default store is a sqlite file in the log dir.
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -112,6 +112,8 @@ def test_mlflow_sqlite_store_read_back_through_the_client(tmp_path, monkeypatch)
     assert run.info.run_name == "exp1" and run.info.status == "FINISHED"
     history = client.get_metric_history(run.info.run_id, "eval/accuracy")
     assert [(m.step, m.value) for m in history] == [(0, 0.25), (1, 0.5)]
+    # "@" is not allowed in an MLflow name.
+    assert run.data.metrics["eval/pass_at_k/pass_4"] == 0.75
     # A resumed run continues the same MLflow run.
     again = open_tracker("mlflow", tmp_path, "proj", "exp1", "abc123")
     again.log({"eval/accuracy": 0.75}, 2)
