@@ -34,7 +34,7 @@ trainer: {{name: none}}
 eval: {{baseline: true, max_tokens: 40}}
 plugins:
   settings:
-    critic: {{refinements: 1, refine_rounds: 0, critique_max_tokens: 48,
+    critic: {{refinements: 1, test_time: "off", critique_max_tokens: 48,
               critique_temperature: 0.7, refine_unparsable: true}}
 """
 
