@@ -388,10 +388,18 @@ def attribute(
     for name, v in data["values"].items():
         values.add_row(name, format_value(v, "shapley"), format_value(v, "banzhaf"))
     out.print(values)
-    out.print(interval_note(data))
+    for name, v in data["values"].items():
+        # Also as one unwrapped line each: a narrow terminal wraps the table's cells.
+        spans = [k for k in ("shapley", "banzhaf") if v.get(f"{k}_distinguishable") is False]
+        if spans:
+            said = " and ".join(f"{k.capitalize()} {format_value(v, k)}" for k in spans)
+            out.print(f"{name}: {said}", soft_wrap=True, markup=False, highlight=False)
+    out.print(interval_note(data), soft_wrap=True)
     subsets = Table(title="subsets")
     for col in ("plugins on", metric, "[95%]", "problems", "tokens", "wall time", ""):
-        subsets.add_column(col, justify="left" if col == "plugins on" else "right")
+        subsets.add_column(
+            col, justify="left" if col == "plugins on" else "right", no_wrap=col == "plugins on"
+        )
     for row in data["subsets"]:
         mark = "best" if row == data["best"] else "worst" if row == data["worst"] else ""
         subsets.add_row(
@@ -407,7 +415,8 @@ def attribute(
     out.print(
         f"best: {subset_label(data['best'])} ({format_metric(data['best']['metric'])}), "
         f"worst: {subset_label(data['worst'])} ({format_metric(data['worst']['metric'])}); "
-        f"cost {data['total']['tokens']} tokens, {data['total']['seconds']:.0f} s"
+        f"cost {data['total']['tokens']} tokens, {data['total']['seconds']:.0f} s",
+        soft_wrap=True,
     )
     out.print(f"attribution: {target / 'attribution.md'}", soft_wrap=True)
 

@@ -334,7 +334,10 @@ def test_test_time_attribution_end_to_end(cli, small_recipe, tmp_path, monkeypat
     assert "Shapley value" in outcome.stdout and "Banzhaf value" in outcome.stdout
     assert "critic + guidance" in outcome.stdout and "best:" in outcome.stdout
     assert f"{values['critic']['shapley']:+.4f}" in outcome.stdout
-    assert "+0.0000 [+0.0000, +0.0000] not distinguishable from zero" in outcome.stdout
+    assert (
+        "guidance: Shapley +0.0000 [+0.0000, +0.0000] not distinguishable from zero and "
+        "Banzhaf +0.0000 [+0.0000, +0.0000] not distinguishable from zero" in outcome.stdout
+    )
     assert "paired bootstrap over problems" in outcome.stdout
     report = (out / "attribution.md").read_text()
     assert "| critic |" in report and "## Subsets" in report
