@@ -124,7 +124,7 @@ def test_a_critic_trained_on_filtered_critiques_serves_in_refine(
             critic: {{refine_rounds: 1, critique_max_tokens: 32, stop_when_accepted: false}}
         """
     )
-    outcome = cli("eval", recipe, "--no-progress")
+    outcome = cli("eval", recipe, "--no-progress", "--run-dir", tmp_path / "eval")
     assert outcome.exit_code == 0, outcome.stderr
     samples = list(JsonlLog(tmp_path / "eval" / "base" / "eval_samples.jsonl", Sample))
     critiques = [s for s in samples if s.request.purpose == "critique"]
