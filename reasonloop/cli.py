@@ -193,8 +193,11 @@ def _print_seed_summary(group: Any, summary: dict[str, Any]) -> None:
     from reasonloop.core.pairing import format_accuracy
 
     table = Table(title=f"seed group {group.root}: held-out accuracy over seeds")
+    from rich.markup import escape
+
     for col in ("stage", "seeds", "n", "mean [pooled 95%]", "std", "min - max"):
-        table.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
+        # escape: "[pooled 95%]" would otherwise be read as a style tag and dropped.
+        table.add_column(escape(col), justify="left" if col == "stage" else "right", no_wrap=True)
     for st in summary["stages"]:
         table.add_row(
             st["stage"],
@@ -204,7 +207,8 @@ def _print_seed_summary(group: Any, summary: dict[str, Any]) -> None:
             f"{100 * st['std']:.1f}",
             f"{100 * st['min']:.1f} - {100 * st['max']:.1f}",
         )
-    out.print(table)
+    # Never cropped: a narrow terminal would cut the interval column's header.
+    out.print(table, width=max(out.width, 110))
     d = summary.get("difference")
     if d:
         lo, hi = d["interval"]
