@@ -21,6 +21,7 @@ from reasonloop.attribution.intervals import (
 )
 from reasonloop.attribution.problems import ProblemValues
 from reasonloop.attribution.values import banzhaf_values, shapley_values
+from reasonloop.core.pairing import problem_mismatch
 from reasonloop.core.statistics import RESAMPLES, bootstrap_interval, wilson_interval
 from reasonloop.errors import UsageError
 
@@ -41,25 +42,20 @@ class RunEntry:
 def _check_same_problems(grid: Sequence[Sequence[RunEntry]]) -> None:
     """Refuse runs scored on different problems: the bootstrap pairs them problem by problem."""
     scored = [e for runs in grid for e in runs if isinstance(e.problems, ProblemValues)]
-    if not scored:
-        return
-    first = scored[0]
-    ids = set(first.problems.ids)  # type: ignore[union-attr]
     for other in scored[1:]:
-        theirs = set(other.problems.ids)  # type: ignore[union-attr]
-        if theirs == ids:
-            continue
-        only_first, only_other = sorted(ids - theirs), sorted(theirs - ids)
-
-        def some(names: list[str]) -> str:
-            return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") or "none"
-
-        raise UsageError(
-            f"{other.row['run_dir']} scored different held-out problems from "
-            f"{first.row['run_dir']}: {len(only_first)} only in the first ({some(only_first)}), "
-            f"{len(only_other)} only in the second ({some(only_other)}); the intervals pair "
-            "every subset and seed problem by problem, so all must score the same problems"
+        first = scored[0]
+        differ = problem_mismatch(
+            first.problems.ids,  # type: ignore[union-attr]
+            other.problems.ids,  # type: ignore[union-attr]
+            "the first",
+            "the second",
         )
+        if differ:
+            raise UsageError(
+                f"{other.row['run_dir']} scored different held-out problems from "
+                f"{first.row['run_dir']}: {differ}; the intervals pair every subset and seed "
+                "problem by problem, so all must score the same problems"
+            )
 
 
 def _per_problem(runs: Sequence[RunEntry]) -> list[ProblemValues] | str:

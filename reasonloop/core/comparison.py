@@ -19,6 +19,7 @@ from reasonloop.core.pairing import (
     format_difference,
     format_p,
     load_answers,
+    problem_mismatch,
     short_verdict,
 )
 from reasonloop.core.plots import pyplot, save_figure
@@ -117,18 +118,11 @@ def _load_group_stage(root: Path, stage: str | None) -> RunStage:
 
 
 def _check_same_problems(first: RunStage, other: RunStage) -> None:
-    only_first = sorted(set(first.answers) - set(other.answers))
-    only_other = sorted(set(other.answers) - set(first.answers))
-    if only_first or only_other:
-
-        def some(ids: list[str]) -> str:
-            return ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
-
+    differ = problem_mismatch(first.answers, other.answers, str(first.root), str(other.root))
+    if differ:
         raise UsageError(
             f"{other.root} was evaluated on different held-out problems from {first.root}: "
-            f"{len(only_first)} only in {first.root} ({some(only_first) or 'none'}), "
-            f"{len(only_other)} only in {other.root} ({some(only_other) or 'none'}); "
-            "compare runs of recipes with the same eval data"
+            f"{differ}; compare runs of recipes with the same eval data"
         )
 
 

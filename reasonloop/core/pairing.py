@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from reasonloop.core.statistics import PairedComparison, paired_comparison, wilson_interval
@@ -15,6 +15,7 @@ __all__ = [
     "format_p",
     "format_verdict",
     "load_answers",
+    "problem_mismatch",
     "short_verdict",
     "stage_interval",
 ]
@@ -28,6 +29,25 @@ def load_answers(eval_path: Path) -> dict[str, bool] | None:
     if not answers:
         return None
     return {a["problem_id"]: bool(a["correct"]) for a in answers}
+
+
+def problem_mismatch(
+    first: Iterable[str], other: Iterable[str], first_name: str, other_name: str
+) -> str | None:
+    """``None`` when both hold the same problem ids; else what differs, for an error message:
+    ``1 only in A (p2), 1 only in B (p9)`` (at most three ids each)."""
+    a, b = set(first), set(other)
+    if a == b:
+        return None
+
+    def some(ids: set[str]) -> str:
+        names = sorted(ids)
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") or "none"
+
+    return (
+        f"{len(a - b)} only in {first_name} ({some(a - b)}), "
+        f"{len(b - a)} only in {other_name} ({some(b - a)})"
+    )
 
 
 def compare_answers(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from reasonloop.core.pairing import format_accuracy, load_answers
+from reasonloop.core.pairing import format_accuracy, load_answers, problem_mismatch
 from reasonloop.core.recipe import Recipe, recipe_from_dict
 from reasonloop.core.rundir import atomic_write_json, atomic_write_text
 from reasonloop.core.seed_statistics import PooledEstimate, pooled_estimate
@@ -148,12 +148,11 @@ class SeedGroup:
         first = seeds[0]
         ids = sorted(maps[first])
         for s in seeds[1:]:
-            if set(maps[s]) != set(ids):
-                only = len(set(ids) - set(maps[s]))
-                extra = len(set(maps[s]) - set(ids))
+            differ = problem_mismatch(ids, maps[s], f"seed {first}", f"seed {s}")
+            if differ:
                 raise UsageError(
                     f"{self.root}: seed {s} was evaluated on different problems from seed "
-                    f"{first} at {stage} ({only} only in seed {first}, {extra} only in seed {s})"
+                    f"{first} at {stage} ({differ})"
                 )
         return ids, np.array([[float(maps[s][i]) for i in ids] for s in seeds])
 

@@ -52,3 +52,12 @@ def test_answers_are_read_from_eval_json_or_reported_missing(tmp_path) -> None:
     assert load_answers(path) == {"a": True}
     assert "older reasonloop" in compare_answers(None, {"a": True})
     assert compare_answers({"a": True}, {"b": True}) == "the two evaluations share no problems"
+
+
+def test_a_problem_mismatch_names_a_few_ids_on_each_side() -> None:
+    from reasonloop.core.pairing import problem_mismatch
+
+    assert problem_mismatch(["a", "b"], {"b", "a"}, "x", "y") is None
+    assert problem_mismatch(["a", "b", "c", "d", "e"], ["e"], "x", "y") == (
+        "4 only in x (a, b, c, ...), 0 only in y (none)"
+    )
