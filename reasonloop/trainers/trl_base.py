@@ -25,6 +25,7 @@ from reasonloop.errors import UsageError
 from reasonloop.hf.models import load_causal_lm, save_checkpoint
 
 __all__ = [
+    "ModelOptions",
     "TrlOptions",
     "TrlTrainer",
     "build_config",
@@ -45,14 +46,42 @@ logger = logging.getLogger("reasonloop.trainers")
 INSTALL_HINT = "pip install torch==2.13.0 'reasonloop[cpu]'"
 
 
-class TrlOptions(BaseModel):
-    """The ``trainer.options`` every TRL trainer takes; unknown keys are errors."""
+class ModelOptions(BaseModel):
+    """How the model is trained, for every TRL trainer: full or LoRA, learning rate, dtype."""
 
     model_config = ConfigDict(extra="forbid")
 
+    #: ``full`` trains every weight; ``lora`` trains an adapter (merged into ``model/`` too).
     method: Literal["full", "lora"] = "full"
     #: ``None``: the trainer's default for the method.
     learning_rate: float | None = Field(default=None, gt=0)
+    #: LoRA rank.
+    lora_r: int = Field(default=16, ge=1)
+    #: LoRA scaling.
+    lora_alpha: int = Field(default=32, ge=1)
+    #: LoRA dropout.
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    #: ``"all-linear"``: every attention and MLP projection (not the output head).
+    lora_target_modules: str | list[str] = "all-linear"
+    #: ``bfloat16`` autocasts the forward and backward passes; weights and
+    #: optimizer state stay float32, since bf16 weights would round away most
+    #: updates at these learning rates. ``auto`` picks bfloat16 on CPUs with
+    #: native bf16 (avx512_bf16 or AMX), where steps took 0.55-0.7x the time
+    #: of float32 for SmolLM2-135M, and on bf16-capable GPUs.
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    #: Trade compute for memory.
+    gradient_checkpointing: bool = False
+
+    #: The learning rate when ``learning_rate`` is not set, per method.
+    default_learning_rate: ClassVar[dict[str, float]] = {"full": 3e-5, "lora": 3e-4}
+
+    def resolved_learning_rate(self) -> float:
+        return self.learning_rate or self.default_learning_rate[self.method]
+
+
+class TrlOptions(ModelOptions):
+    """The ``trainer.options`` of the trainers that learn from files (SFT, DPO, KTO)."""
+
     epochs: float = Field(default=2, gt=0)
     batch_size: int = Field(default=8, ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
@@ -70,11 +99,6 @@ class TrlOptions(BaseModel):
     warmup_steps: int = Field(default=0, ge=0)
     #: Longer sequences are cut from the end; rows left with nothing to learn are dropped.
     max_length: int = Field(default=512, ge=2)
-    lora_r: int = Field(default=16, ge=1)
-    lora_alpha: int = Field(default=32, ge=1)
-    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
-    #: ``"all-linear"``: every attention and MLP projection (not the output head).
-    lora_target_modules: str | list[str] = "all-linear"
     #: ``False`` keeps the data file's order. When a plugin orders the data
     #: (``plugins.settings.curriculum``) the order is kept whatever this says.
     shuffle: bool = True
@@ -82,13 +106,6 @@ class TrlOptions(BaseModel):
     #: (0 when the trainer is called outside a run), so each seed of a seed
     #: group trains differently.
     seed: int | None = None
-    #: ``bfloat16`` autocasts the forward and backward passes; weights and
-    #: optimizer state stay float32, since bf16 weights would round away most
-    #: updates at these learning rates. ``auto`` picks bfloat16 on CPUs with
-    #: native bf16 (avx512_bf16 or AMX), where steps took 0.55-0.7x the time
-    #: of float32 for SmolLM2-135M, and on bf16-capable GPUs.
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    gradient_checkpointing: bool = False
     logging_steps: int = Field(default=10, ge=1)
     #: More than 1 trains in that many processes under ``accelerate launch``
     #: (one per GPU; on a machine without GPUs, CPU processes with gloo).
@@ -100,12 +117,6 @@ class TrlOptions(BaseModel):
     launch_args: list[str] = Field(default_factory=list)
     #: Passed to the TRL config last, so it overrides everything above.
     extra_args: dict[str, Any] = Field(default_factory=dict)
-
-    #: The learning rate when ``learning_rate`` is not set, per method.
-    default_learning_rate: ClassVar[dict[str, float]] = {"full": 3e-5, "lora": 3e-4}
-
-    def resolved_learning_rate(self) -> float:
-        return self.learning_rate or self.default_learning_rate[self.method]
 
     @property
     def multi_process(self) -> bool:
@@ -295,7 +306,7 @@ def build_config(config_cls: Any, args: dict[str, Any], opts: TrlOptions) -> Any
         raise UsageError(f"trainer.options.extra_args: {exc}") from exc
 
 
-def start_model(base_model: str, opts: TrlOptions) -> tuple[Any, Any]:
+def start_model(base_model: str, opts: ModelOptions) -> tuple[Any, Any]:
     """The model to train and the LoRA config for a new adapter (or ``None``).
 
     A LoRA adapter directory as ``base_model`` (the previous iteration's
@@ -320,7 +331,7 @@ def start_model(base_model: str, opts: TrlOptions) -> tuple[Any, Any]:
     return model, None
 
 
-def lora_config(opts: TrlOptions) -> Any:
+def lora_config(opts: ModelOptions) -> Any:
     """peft's LoraConfig from the ``lora_*`` options."""
     from peft import LoraConfig
 

@@ -25,9 +25,9 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from reasonloop.core.protocols import Trainer, TrainProgress, TrainResult, Verifier
 from reasonloop.core.records import Sample, SamplingParams
@@ -36,6 +36,7 @@ from reasonloop.errors import UsageError
 from reasonloop.hf.models import load_tokenizer
 from reasonloop.trainers.rewards import PLUGIN, SHAPING_REWARDS, GenerationClock, RolloutScorer
 from reasonloop.trainers.trl_base import (
+    ModelOptions,
     import_training_stack,
     progress_callbacks,
     read_rows,
@@ -46,21 +47,21 @@ from reasonloop.trainers.trl_base import (
 
 __all__ = ["TrlGrpoOptions", "TrlGrpoTrainer"]
 
-#: GRPO takes smaller steps than SFT: its gradients come from the model's own samples.
-_DEFAULT_LEARNING_RATE = {"full": 1e-6, "lora": 1e-5}
 #: Where TRL writes its checkpoints, under the trainer's output directory.
 CHECKPOINTS = "grpo"
 
 
-class TrlGrpoOptions(BaseModel):
-    """The recipe's ``trainer.options`` for ``trl-grpo``; unknown keys are errors."""
+class TrlGrpoOptions(ModelOptions):
+    """The recipe's ``trainer.options`` for ``trl-grpo``; unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid")
+    ``method``, ``learning_rate`` (``None``: 1e-6 for a full fine-tune, 1e-5
+    for LoRA), the ``lora_*`` keys, ``dtype`` and ``gradient_checkpointing``
+    are as for ``trl-sft``.
+    """
 
-    #: ``full`` trains every weight; ``lora`` trains an adapter (merged into ``model/`` too).
-    method: Literal["full", "lora"] = "full"
-    #: ``None``: 1e-6 for a full fine-tune, 1e-5 for LoRA.
-    learning_rate: float | None = Field(default=None, gt=0)
+    #: GRPO takes smaller steps than SFT: its gradients come from the model's own samples.
+    default_learning_rate: ClassVar[dict[str, float]] = {"full": 1e-6, "lora": 1e-5}
+
     #: Passes over the prompts; ``max_steps`` (when set) wins.
     epochs: float = Field(default=1, gt=0)
     #: Optimizer steps; when set, it overrides ``epochs``.
@@ -103,22 +104,10 @@ class TrlGrpoOptions(BaseModel):
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "constant"
     #: Learning-rate warm-up steps.
     warmup_steps: int = Field(default=0, ge=0)
-    #: LoRA rank.
-    lora_r: int = Field(default=16, ge=1)
-    #: LoRA scaling.
-    lora_alpha: int = Field(default=32, ge=1)
-    #: LoRA dropout.
-    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
-    #: ``"all-linear"``: every attention and MLP projection (not the output head).
-    lora_target_modules: str | list[str] = "all-linear"
     #: Shuffle the prompts (``False`` keeps the file's order).
     shuffle: bool = True
     #: Training seed (weight init, prompt order, sampling).
     seed: int = 42
-    #: As for ``trl-sft``: ``auto`` autocasts to bfloat16 where the hardware has it.
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    #: Trade compute for memory.
-    gradient_checkpointing: bool = False
     #: Log rewards and loss to ``run.log`` every this many steps.
     logging_steps: int = Field(default=1, ge=1)
     #: A TRL checkpoint every this many steps, so a killed run resumes there.
@@ -138,9 +127,6 @@ class TrlGrpoOptions(BaseModel):
         if not any(value.values()):
             raise ValueError("every reward has weight 0: nothing to learn from")
         return value
-
-    def resolved_learning_rate(self) -> float:
-        return self.learning_rate or _DEFAULT_LEARNING_RATE[self.method]
 
 
 class TrlGrpoTrainer(Trainer):
@@ -221,7 +207,7 @@ class TrlGrpoTrainer(Trainer):
                 message="`is_gradient_checkpointing` is deprecated",
                 category=FutureWarning,
             )
-            model, peft_config = start_model(base_model, opts)  # type: ignore[arg-type]
+            model, peft_config = start_model(base_model, opts)
             trainer = _timed_trainer_class(trl.GRPOTrainer)(
                 clock=clock,
                 model=model,

@@ -115,7 +115,7 @@ class TrlSftTrainer(TrlTrainer):
             remove_unused_columns=True,
         )
         config = build_config(trl.SFTConfig, args, opts)  # bad extra_args fail here, early
-        # Weights stay float32 even for bf16 training: see TrlOptions.dtype.
+        # Weights stay float32 even for bf16 training: see ModelOptions.dtype.
         with warnings.catch_warnings():
             # peft reads a renamed transformers attribute; nothing a user can act on.
             warnings.filterwarnings(
