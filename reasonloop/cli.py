@@ -83,7 +83,7 @@ def _run_loop(recipe: Any, run_dir: Path, progress_bars: bool) -> None:
     finally:
         progress.close()
     _print_summary(rows)
-    out.print(f"report: {run_dir / 'report.md'}")
+    out.print(f"report: {run_dir / 'report.md'}", soft_wrap=True)
 
 
 def _print_summary(rows: list[Any]) -> None:
@@ -267,8 +267,13 @@ def validate(
                     problems = run.datasets.get(spec.name)(spec)
                 except UsageError as exc:
                     raise UsageError(f"{recipe}: data.{split}.{i}: {exc}") from None
-                out.print(f"{recipe}: data.{split}.{i} ({spec.name}): {len(problems)} problems")
-    out.print(f"{recipe}: ok ({r.iterations} iterations, roles: {', '.join(r.roles)})")
+                out.print(
+                    f"{recipe}: data.{split}.{i} ({spec.name}): {len(problems)} problems",
+                    soft_wrap=True,
+                )
+    out.print(
+        f"{recipe}: ok ({r.iterations} iterations, roles: {', '.join(r.roles)})", soft_wrap=True
+    )
 
 
 @app.command()
@@ -322,7 +327,9 @@ def eval_(
             acc = format_accuracy(g["accuracy"], g.get("interval"))
             table.add_row(f"{key}={value}", acc, str(g["problems"]))
     out.print(table)
-    out.print(f"tokens: {metrics['tokens']}  eval.json: {target / 'base' / 'eval.json'}")
+    out.print(
+        f"tokens: {metrics['tokens']}  eval.json: {target / 'base' / 'eval.json'}", soft_wrap=True
+    )
 
 
 @app.command()
@@ -467,7 +474,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     run.hooks.run_start(run)  # plugins register the instances that write their sections
     rows = write_report(run)
     _print_summary(rows)
-    out.print(f"report: {run_dir / 'report.md'}")
+    out.print(f"report: {run_dir / 'report.md'}", soft_wrap=True)
 
 
 @app.command()
@@ -514,9 +521,9 @@ def compare(
         out.print(text, markup=False, highlight=False, soft_wrap=True)
     else:
         output.write_text(text)
-        out.print(f"comparison: {output}")
+        out.print(f"comparison: {output}", soft_wrap=True)
     if target is not None:
-        out.print(f"plot: {target}")
+        out.print(f"plot: {target}", soft_wrap=True)
 
 
 @app.command()
@@ -530,7 +537,7 @@ def convert(
     if output.exists() and any(output.iterdir()):
         raise UsageError(f"{output}: exists and is not empty")
     save_checkpoint(load_causal_lm(model), load_tokenizer(model), output)
-    out.print(f"saved {model} to {output}")
+    out.print(f"saved {model} to {output}", soft_wrap=True)
 
 
 @app.command()
