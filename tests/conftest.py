@@ -118,6 +118,80 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+#: A run the packaged model finishes in a minute or two: one iteration on
+#: small arithmetic problems, no training. Tests change it with dotted keys.
+TINY_RECIPE = {
+    "version": 1,
+    "name": "tiny",
+    "seed": 3,
+    "iterations": 1,
+    "roles": {
+        "actor": {
+            "model": SMOLLM2,
+            "backend_options": {"batch_size": 16},
+            "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 32},
+        }
+    },
+    "prompt": {"template": "{prompt}\nSolve it briefly, then end with 'Answer: <number>'."},
+    "data": {
+        "train": [
+            {
+                "name": "arithmetic",
+                "options": {"count": 8, "seed": 5, "split": "train",
+                            "kinds": ["multiplication"], "difficulties": [1]},
+            }
+        ],
+        "eval": [{"name": "arithmetic", "options": {"count": 8, "seed": 0, "split": "eval"}}],
+    },
+    "sampling": {"n": 2, "chunk_size": 8},
+    "trainer": {"name": "none"},
+}  # fmt: skip
+
+#: The tiny full fine-tune the slow tests that train use.
+TINY_TRAINING = {
+    "name": "trl-sft",
+    "options": {"method": "full", "learning_rate": 3.0e-5, "epochs": 1, "batch_size": 4,
+                "max_length": 128},
+}  # fmt: skip
+
+
+def write_tiny_recipe(
+    directory: Path, changes: dict | None = None, model: str = SMOLLM2, name: str = "tiny.yaml"
+) -> Path:
+    """:data:`TINY_RECIPE` with ``changes`` (dotted keys; ``None`` removes one) written to
+    ``directory/name``, its run directory ``directory/run``; returns the path."""
+    import copy
+
+    import yaml
+
+    data = copy.deepcopy(TINY_RECIPE)
+    data["roles"]["actor"]["model"] = model
+    data["run_dir"] = str(directory / "run")
+    for key, value in (changes or {}).items():
+        *parents, last = key.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = copy.deepcopy(value)
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path: Path, smollm2: str):
+    """``tiny_recipe({"dotted.key": value, ...})``: :func:`write_tiny_recipe` in ``tmp_path``
+    with the packaged model (skips when it is not installed)."""
+
+    def write(changes: dict | None = None, name: str = "tiny.yaml") -> Path:
+        return write_tiny_recipe(tmp_path, changes, smollm2, name)
+
+    return write
+
+
 @pytest.fixture(scope="session")
 def smollm2() -> str:
     """The packaged SmolLM2-135M-Instruct model spec (skips if not installed)."""

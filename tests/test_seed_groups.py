@@ -7,40 +7,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TINY_TRAINING
+
 pytestmark = pytest.mark.slow
 
-TINY = """\
-version: 1
-name: tiny-seeds
-iterations: 1
-run_dir: {run_dir}
-roles:
-  actor:
-    model: {model}
-    backend_options: {{batch_size: 16}}
-    sampling: {{temperature: 0.7, top_p: 0.95, max_tokens: 24}}
-prompt:
-  template: "{{prompt}}\\nSolve it briefly, then end with 'Answer: <number>'."
-data:
-  train: [{{name: arithmetic, options: {{count: 8, seed: 5, split: train,
-           kinds: [multiplication], difficulties: [1]}}}}]
-  eval: [{{name: arithmetic, options: {{count: 8, seed: 0, split: eval}}}}]
-sampling: {{n: 2, chunk_size: 8}}
-eval: {{max_tokens: 24}}
-trainer:
-  name: trl-sft
-  options: {{method: full, learning_rate: 3.0e-5, epochs: 1, batch_size: 4, max_length: 96}}
-"""
+#: The tiny recipe, trained, with short answers: two seeds of it run in about a minute.
+CHANGES = {
+    "name": "tiny-seeds",
+    "roles.actor.sampling.max_tokens": 24,
+    "eval": {"max_tokens": 24},
+    "trainer": {**TINY_TRAINING, "options": {**TINY_TRAINING["options"], "max_length": 96}},
+}
 
 
 def completions(run: Path) -> list[str]:
     return [json.loads(line)["completion"] for line in (run / "iter-000/samples.jsonl").open()]
 
 
-def test_two_seeds_run_resume_and_compare(tmp_path, smollm2, cli):
+def test_two_seeds_run_resume_and_compare(tmp_path, tiny_recipe, cli):
     group = tmp_path / "group"
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(TINY.format(run_dir=group, model=smollm2))
+    recipe = tiny_recipe({**CHANGES, "run_dir": str(group)})
     outcome = cli("run", recipe, "--seeds", "0,1", "--no-progress")
     assert outcome.exit_code == 0, outcome.stderr
     assert "seed 0 (1 of 2): starting" in outcome.stderr

@@ -13,35 +13,26 @@ from .conftest import Page
 
 pytestmark = pytest.mark.slow
 
-RECIPE = """\
-version: 1
-name: show-tiny
-run_dir: {run_dir}
-iterations: 1
-roles:
-  actor:
-    model: {model}
-    backend_options: {{batch_size: 16}}
-    sampling: {{temperature: 0.7, top_p: 0.95, max_tokens: 40}}
-prompt:
-  template: "{{prompt}}\\nSolve it briefly, then end with 'Answer: <number>'."
-data:
-  train: [{{name: arithmetic, options: {{count: 6, seed: 2, split: train,
-           kinds: [subtraction], difficulties: [2]}}}}]
-  eval: [{{name: arithmetic, options: {{count: 3, seed: 0, split: eval}}}}]
-sampling: {{n: 2}}
-trainer: {{name: none}}
-eval: {{baseline: true, max_tokens: 40}}
-plugins:
-  settings:
-    critic: {{refinements: 1, test_time: "off", critique_max_tokens: 48,
-              critique_temperature: 0.7, refine_unparsable: true}}
-"""
+#: The tiny recipe on harder problems, with the critic in training (2 samples each).
+CHANGES = {
+    "name": "show-tiny",
+    "seed": 0,
+    "roles.actor.sampling.max_tokens": 40,
+    "data": {
+        "train": [{"name": "arithmetic", "options": {"count": 6, "seed": 2, "split": "train",
+                   "kinds": ["subtraction"], "difficulties": [2]}}],
+        "eval": [{"name": "arithmetic", "options": {"count": 3, "seed": 0, "split": "eval"}}],
+    },
+    "sampling": {"n": 2},
+    "eval": {"baseline": True, "max_tokens": 40},
+    "plugins": {"settings": {"critic": {
+        "refinements": 1, "test_time": "off", "critique_max_tokens": 48,
+        "critique_temperature": 0.7, "refine_unparsable": True}}},
+}  # fmt: skip
 
 
-def test_a_real_run_browses_with_its_critique_chains(tmp_path, smollm2, cli, chromium):
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(RECIPE.format(run_dir=tmp_path / "run", model=smollm2))
+def test_a_real_run_browses_with_its_critique_chains(tmp_path, tiny_recipe, cli, chromium):
+    recipe = tiny_recipe(CHANGES)
     outcome = cli("run", recipe, "--no-progress")
     assert outcome.exit_code == 0, outcome.stderr
     run = tmp_path / "run"

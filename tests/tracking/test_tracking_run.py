@@ -17,35 +17,22 @@ from pathlib import Path
 import pytest
 
 from reasonloop.core.tracking import tracking_run_id
+from tests.conftest import TINY_TRAINING, write_tiny_recipe
 
 from .test_backends import trackio_rows, wandb_history
 
 pytestmark = pytest.mark.slow
 
-RECIPE = """\
-version: 1
-name: tiny
-seed: 3
-iterations: 1
-run_dir: {run_dir}
-roles:
-  actor:
-    model: {model}
-    backend_options: {{batch_size: 16}}
-    sampling: {{temperature: 0.5, top_p: 0.95, max_tokens: 32}}
-prompt:
-  template: "{{prompt}}\\nSolve it briefly, then end with 'Answer: <number>'."
-data:
-  train: [{{name: arithmetic, options: {{count: 12, seed: 5, split: train,
-           kinds: [multiplication], difficulties: [1]}}}}]
-  eval: [{{name: arithmetic, options: {{count: 8, seed: 0, split: eval}}}}]
-sampling: {{n: 4, chunk_size: 4}}
-trainer:
-  name: trl-sft
-  options: {{method: full, learning_rate: 3.0e-5, epochs: 1, batch_size: 4, max_length: 128,
-             logging_steps: 1}}
-tracking: {{backends: [tensorboard, wandb, mlflow, trackio], project: tinyproj, run_name: tiny-tb}}
-"""
+#: The tiny recipe, trained, logging every step to every backend.
+CHANGES = {
+    "roles.actor.sampling": {"temperature": 0.5, "top_p": 0.95, "max_tokens": 32},
+    "data.train": [{"name": "arithmetic", "options": {"count": 12, "seed": 5, "split": "train",
+                    "kinds": ["multiplication"], "difficulties": [1]}}],
+    "sampling": {"n": 4, "chunk_size": 4},
+    "trainer": {**TINY_TRAINING, "options": {**TINY_TRAINING["options"], "logging_steps": 1}},
+    "tracking": {"backends": ["tensorboard", "wandb", "mlflow", "trackio"],
+                 "project": "tinyproj", "run_name": "tiny-tb"},
+}  # fmt: skip
 
 
 BACKENDS = {
@@ -74,8 +61,7 @@ def tracked_run(tmp_path_factory, smollm2) -> Path:
     for module, extra in BACKENDS.items():
         pytest.importorskip(module, reason=f"pip install 'reasonloop[{extra}]'")
     tmp_path = tmp_path_factory.mktemp("tracked")
-    path = tmp_path / "tiny.yaml"
-    path.write_text(RECIPE.format(run_dir=tmp_path / "run", model=smollm2))
+    path = write_tiny_recipe(tmp_path, CHANGES, smollm2)
     env = {
         k: v
         for k, v in os.environ.items()

@@ -15,36 +15,25 @@ from reasonloop.plugins.critic.rounds import critique_of
 
 @pytest.mark.slow
 def test_the_packaged_model_annotates_and_the_filter_keeps_what_helped(
-    tmp_path, smollm2, cli, write_recipe
+    tmp_path, smollm2, cli, tiny_recipe
 ):
-    recipe = write_recipe(
-        f"""\
-        version: 1
-        name: critique-data-tiny
-        run_dir: {tmp_path / "run"}
-        iterations: 1
-        roles:
-          actor:
-            model: {smollm2}
-            backend_options: {{batch_size: 16}}
-            sampling: {{temperature: 0.7, top_p: 0.95, max_tokens: 32}}
-          annotator:
-            model: {smollm2}
-            backend_options: {{batch_size: 16}}
-            sampling: {{temperature: 0.7, max_tokens: 64}}
-        prompt:
-          template: "{{prompt}}\\nSolve it briefly, then end with 'Answer: <number>'."
-        data:
-          train: [{{name: arithmetic, options: {{count: 3, seed: 4, split: train,
-                   difficulties: [1, 2]}}}}]
-        sampling: {{n: 2}}
-        trainer: {{name: none}}
-        plugins:
-          settings:
-            critic: {{annotator: true, critiques_per_problem: all, annotate_correct: 1,
-                      refinements: 1, test_time: "off"}}
-        """
-    )
+    recipe = tiny_recipe(
+        {
+            "name": "critique-data-tiny",
+            "seed": 0,
+            "roles.annotator": {
+                "model": smollm2,
+                "backend_options": {"batch_size": 16},
+                "sampling": {"temperature": 0.7, "max_tokens": 64},
+            },
+            "data": {"train": [{"name": "arithmetic", "options": {
+                "count": 3, "seed": 4, "split": "train", "difficulties": [1, 2]}}]},
+            "sampling": {"n": 2},
+            "plugins": {"settings": {"critic": {
+                "annotator": True, "critiques_per_problem": "all", "annotate_correct": 1,
+                "refinements": 1, "test_time": "off"}}},
+        }
+    )  # fmt: skip
     outcome = cli("run", recipe, "--no-progress")
     assert outcome.exit_code == 0, outcome.stderr
     run = tmp_path / "run"
