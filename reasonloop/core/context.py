@@ -62,6 +62,8 @@ class RunContext:
     progress: RunProgress
     #: The recipe's ``plugins.settings``, validated against each plugin's model.
     settings: PluginSettings
+    #: Shaping rewards for online trainers (``reasonloop_register_rewards``).
+    rewards: Registry | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reasonloop"))
     #: Roles the recipe may leave out, and the role each one copies.
     role_defaults: dict[str, str] = field(default_factory=dict)

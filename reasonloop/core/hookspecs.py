@@ -108,6 +108,28 @@ def reasonloop_register_raters(register: Callable[[str, Callable[..., Any]], Non
 
 
 @hookspec
+def reasonloop_register_rewards(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register rewards an online trainer learns from (``trl-grpo``'s ``rewards``).
+
+    Called once per run when its plugins are loaded (also by ``validate``,
+    which checks every name in ``trainer.options.rewards``). Call
+    ``register(name, factory)``; ``factory(run)`` takes the
+    :class:`~reasonloop.core.context.RunContext` and is called once per
+    training that names the reward, returning ``reward(rollouts)``: it takes
+    a list of :class:`reasonloop.trainers.rewards.Rollout` (one generated
+    completion each, with its problem and verdict) and returns one float per
+    rollout, or a :class:`reasonloop.trainers.rewards.RewardBatch` with the
+    floats and the samples the reward generated itself (a critic's
+    critiques), which then count in the compute ledger. A reward with a
+    ``close()`` method has it called when the training ends. Built in:
+    ``verifier``, ``format`` and ``length``; the critic plugin adds
+    ``critic``. A name
+    registered twice is an error that names both plugins. The return value
+    is ignored.
+    """
+
+
+@hookspec
 def reasonloop_register_commands(cli: typer.Typer) -> None:
     """Add subcommands to the ``reasonloop`` command.
 

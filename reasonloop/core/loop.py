@@ -63,6 +63,7 @@ def build_run_context(
         datasets=Registry.collect(pm, "reasonloop_register_datasets", "dataset"),
         progress=progress,
         settings=validate_plugin_settings(recipe, pm),
+        rewards=Registry.collect(pm, "reasonloop_register_rewards", "reward"),
     )
     for note in run.settings.notes():
         progress.event(note)
@@ -85,6 +86,8 @@ def build_run_context(
         source=recipe.source,
     )
     _check_actor_follows_training(run, trainer)
+    for name in getattr(trainer, "shaping_rewards", ()):
+        _known(run.rewards, name, f"trainer.options.rewards.{name}", recipe.source)
     check_tracking(recipe)
     return run
 
@@ -433,7 +436,18 @@ class Loop:
                 keep["report"] = report
             if online_problems is not None:
                 keep["verifier"] = self.verifier
-            return trainer.train(data, start_from, d, on_progress, **keep)
+            rewards = {
+                name: self.run.rewards.get(name)(self.run)
+                for name in getattr(trainer, "shaping_rewards", ())
+            }
+            if rewards:
+                keep["rewards"] = rewards
+            try:
+                return trainer.train(data, start_from, d, on_progress, **keep)
+            finally:
+                for reward in rewards.values():
+                    if callable(getattr(reward, "close", None)):
+                        reward.close()
 
     def _evaluate(
         self, iteration: int | None, problems: list[Problem], models: dict[str, str]

@@ -1,4 +1,4 @@
-"""Built-in trainers, registered as their classes (each takes the recipe's ``trainer.options``)."""
+"""Built-in trainers (classes that take the recipe's ``trainer.options``) and online rewards."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from reasonloop import hookimpl
 from reasonloop.trainers.command import CommandTrainer
 from reasonloop.trainers.none import NoneTrainer
+from reasonloop.trainers.rewards import REWARDS, each_rollout
 from reasonloop.trainers.trl_dpo import TrlDpoTrainer
 from reasonloop.trainers.trl_grpo import TrlGrpoTrainer
 from reasonloop.trainers.trl_kto import TrlKtoTrainer
@@ -22,3 +23,9 @@ def reasonloop_register_trainers(register: Callable[[str, Callable[..., Any]], N
     register("trl-kto", TrlKtoTrainer)
     register("command", CommandTrainer)
     register("none", NoneTrainer)
+
+
+@hookimpl
+def reasonloop_register_rewards(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    for name, reward in REWARDS.items():
+        register(name, each_rollout(reward))

@@ -10,31 +10,42 @@ completion, with its verdict, rewards and token counts, as a
 ``samples.jsonl``: the compute ledger and the report count online samples as
 they count sampled ones.
 
-Shaping rewards are named in ``trainer.options.rewards`` with their weights;
-:data:`SHAPING_REWARDS` holds the built-in ones (``format``, ``length``).
+Shaping rewards are named in ``trainer.options.rewards`` with their weights.
+Plugins register them through ``reasonloop_register_rewards``: a factory
+that takes the run and returns a function from a batch of :class:`Rollout`
+to one float each (or a :class:`RewardBatch`, which also carries the samples
+the reward generated, so a critic's tokens count in the ledger).
+:data:`REWARDS` holds the built-in per-rollout ones (``verifier``,
+``format``, ``length``); the critic plugin adds ``critic``.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reasonloop.core.protocols import Verifier
 from reasonloop.core.records import Problem, Request, Sample, SamplingParams, Verdict, stable_id
 from reasonloop.core.rundir import JsonlLog
+from reasonloop.errors import PluginError
 from reasonloop.verifiers.code import extract_code
 from reasonloop.verifiers.math.extract import extract_answer
 
 __all__ = [
-    "SHAPING_REWARDS",
+    "REWARDS",
     "GenerationClock",
+    "RewardBatch",
+    "RewardFunction",
     "Rollout",
     "RolloutScorer",
+    "each_rollout",
     "format_reward",
     "length_reward",
+    "verifier_reward",
 ]
 
 #: The plugin and purpose rollouts are filed under in the compute ledger.
@@ -55,6 +66,33 @@ class Rollout:
     max_tokens: int
     #: The verifier's verdict on the completion.
     verdict: Verdict | None
+    #: The loop iteration and the trainer's step it was generated in.
+    iteration: int = 0
+    step: int = 0
+    #: The id of the sample it is written as (a reward's own samples name it as parent).
+    sample_id: str | None = None
+
+
+@dataclass
+class RewardBatch:
+    """What a shaping reward may return: one value per rollout, and what it generated.
+
+    ``samples`` are the reward's own generations (a critic's critiques of the
+    rollouts): they are written to the iteration's ``samples.jsonl`` with the
+    rollouts, so their tokens count in the compute ledger.
+    """
+
+    values: list[float]
+    samples: list[Sample] = field(default_factory=list)
+
+
+#: A shaping reward: rollouts in, one value each (or a :class:`RewardBatch`) out.
+RewardFunction = Callable[[list[Rollout]], "list[float] | RewardBatch"]
+
+
+def verifier_reward(rollout: Rollout) -> float:
+    """1 for an answer the verifier accepts, else 0: the reward GRPO learns from."""
+    return 1.0 if rollout.verdict == Verdict.CORRECT else 0.0
 
 
 def format_reward(rollout: Rollout) -> float:
@@ -87,11 +125,21 @@ def length_reward(rollout: Rollout) -> float:
     return max(0.0, 1.0 - rollout.completion_tokens / rollout.max_tokens)
 
 
-#: The built-in shaping rewards, by the name ``trainer.options.rewards`` uses.
-SHAPING_REWARDS: dict[str, Callable[[Rollout], float]] = {
+#: The built-in rewards, by the name ``trainer.options.rewards`` uses.
+REWARDS: dict[str, Callable[[Rollout], float]] = {
+    "verifier": verifier_reward,
     "format": format_reward,
     "length": length_reward,
 }
+
+
+def each_rollout(reward: Callable[[Rollout], float]) -> Callable[[Any], RewardFunction]:
+    """A ``reasonloop_register_rewards`` factory for a reward of one rollout at a time."""
+
+    def factory(run: Any = None) -> RewardFunction:
+        return lambda rollouts: [reward(r) for r in rollouts]
+
+    return factory
 
 
 def _entry_point(problem: Problem) -> str | None:
@@ -131,12 +179,17 @@ class RolloutScorer:
         sampling: SamplingParams,
         log: JsonlLog[Sample] | None = None,
         clock: GenerationClock | None = None,
+        shaping: dict[str, RewardFunction] | None = None,
     ) -> None:
-        unknown = sorted(set(weights) - {"verifier", *SHAPING_REWARDS})
+        if shaping is None:
+            shaping = {name: each_rollout(fn)() for name, fn in REWARDS.items()}
+        unknown = sorted(set(weights) - set(shaping))
         if unknown:
             raise ValueError(f"unknown rewards: {', '.join(unknown)}")
         self.verifier = verifier
         self.weights = dict(weights)
+        #: The reward functions by name (those ``weights`` names are called).
+        self.shaping = dict(shaping)
         self.max_tokens = max_tokens
         self.sampling = sampling
         self.log = log
@@ -148,6 +201,9 @@ class RolloutScorer:
         self.generation_seconds = 0.0
         self.rewards: list[float] = []
         self.correct = 0
+        #: What the shaping rewards generated (a critic's critiques).
+        self.shaping_samples = 0
+        self.shaping_tokens = 0
 
     def __call__(
         self,
@@ -168,16 +224,20 @@ class RolloutScorer:
             [len(ids) for ids in completion_ids] if completion_ids is not None else [0] * len(texts)
         )
         verdicts = self.verifier.verify(list(zip(problems, texts, strict=True)))
+        step = int(getattr(trainer_state, "global_step", 0) or 0)
+        its = list(iteration) if iteration is not None else [0] * len(texts)
+        keys = self._keys(problems, its, step)
         rollouts = [
-            Rollout(p, t, n, self.max_tokens, v.verdict)
-            for p, t, n, v in zip(problems, texts, tokens, verdicts, strict=True)
+            Rollout(p, t, n, self.max_tokens, v.verdict, it, step, stable_id(*key))
+            for p, t, n, v, it, key in zip(
+                problems, texts, tokens, verdicts, its, keys, strict=True
+            )
         ]
         parts: dict[str, list[float]] = {}
+        extra: list[Sample] = []
         for name in self.weights:
-            if name == "verifier":
-                parts[name] = [1.0 if r.verdict == Verdict.CORRECT else 0.0 for r in rollouts]
-            else:
-                parts[name] = [SHAPING_REWARDS[name](r) for r in rollouts]
+            parts[name], made = self._shaping(name, rollouts)
+            extra += [_stamped(s, name, step) for s in made]
         totals = [
             sum(self.weights[name] * values[i] for name, values in parts.items())
             for i in range(len(rollouts))
@@ -185,7 +245,6 @@ class RolloutScorer:
         if log_metric is not None:
             for name, values in parts.items():
                 log_metric(f"rewards/{name}", sum(values) / max(len(values), 1))
-        step = int(getattr(trainer_state, "global_step", 0) or 0)
         seconds, prompt_tokens = self.clock.take()
         if len(prompt_tokens) != len(rollouts):
             prompt_tokens = [0] * len(rollouts)
@@ -195,37 +254,62 @@ class RolloutScorer:
         self.generation_seconds += seconds
         self.rewards.extend(totals)
         self.correct += sum(1 for r in rollouts if r.verdict == Verdict.CORRECT)
+        self.shaping_samples += len(extra)
+        self.shaping_tokens += sum(s.completion_tokens for s in extra)
         if self.log is not None:
-            its = list(iteration) if iteration is not None else [0] * len(rollouts)
             self.log.append(
                 self._samples(
-                    prompts, rollouts, verdicts, parts, totals, prompt_tokens, seconds, step, its
+                    prompts, rollouts, keys, verdicts, parts, totals, prompt_tokens, seconds
                 )
+                + extra
             )
         return totals
+
+    def _shaping(self, name: str, rollouts: list[Rollout]) -> tuple[list[float], list[Sample]]:
+        """Call shaping reward ``name``; its values (checked) and the samples it made."""
+        out = self.shaping[name](rollouts)
+        values, made = (out.values, out.samples) if isinstance(out, RewardBatch) else (out, [])
+        values = list(values)
+        if len(values) != len(rollouts):
+            raise PluginError(
+                f"reward {name!r} returned {len(values)} values for {len(rollouts)} rollouts"
+            )
+        bad = [v for v in values if not isinstance(v, int | float) or not math.isfinite(v)]
+        if bad:
+            raise PluginError(f"reward {name!r} returned a value that is not a number: {bad[0]!r}")
+        return [float(v) for v in values], list(made)
+
+    def _keys(
+        self, problems: list[Problem], iterations: list[int], step: int
+    ) -> list[tuple[str, int]]:
+        """Each rollout's request id and index: a problem's ``n`` completions per request."""
+        seen: dict[str, int] = {}
+        keys = []
+        for p, it in zip(problems, iterations, strict=True):
+            k = seen.get(p.id, 0)
+            seen[p.id] = k + 1
+            group, index = divmod(k, max(self.sampling.n, 1))
+            keys.append((stable_id(PLUGIN, it, p.id, step, group), index))
+        return keys
 
     def _samples(
         self,
         prompts: Sequence[Any],
         rollouts: list[Rollout],
+        keys: list[tuple[str, int]],
         verdicts: Sequence[Any],
         parts: dict[str, list[float]],
         totals: list[float],
         prompt_tokens: list[int],
         seconds: float,
-        step: int,
-        iterations: list[int],
     ) -> list[Sample]:
         share = seconds / len(rollouts) if rollouts else 0.0
-        seen: dict[str, int] = {}
         samples = []
         for i, r in enumerate(rollouts):
             pid = r.problem.id
-            k = seen.get(pid, 0)
-            seen[pid] = k + 1
-            group, index = divmod(k, max(self.sampling.n, 1))
+            request_id, index = keys[i]
             request = Request(
-                id=stable_id(PLUGIN, iterations[i], pid, step, group),
+                id=request_id,
                 problem_id=pid,
                 role="actor",
                 messages=_messages(prompts[i]),
@@ -233,12 +317,12 @@ class RolloutScorer:
                 plugin=PLUGIN,
                 purpose=PURPOSE,
                 how="grpo-rollout",
-                round=step,
+                round=r.step,
             )
             result = verdicts[i]
             samples.append(
                 Sample(
-                    id=stable_id(request.id, index),
+                    id=r.sample_id or stable_id(request.id, index),
                     problem_id=pid,
                     request=request,
                     index=index,
@@ -251,15 +335,22 @@ class RolloutScorer:
                     verdict=result.verdict,
                     evidence={
                         **result.evidence,
-                        "step": step,
+                        "step": r.step,
                         "reward": totals[i],
                         "rewards": {name: values[i] for name, values in parts.items()},
                     },
-                    iteration=iterations[i],
+                    iteration=r.iteration,
                     mode="train",
                 )
             )
         return samples
+
+
+def _stamped(sample: Sample, reward: str, step: int) -> Sample:
+    """A shaping reward's sample, marked with the reward and step (resume drops redone steps)."""
+    return sample.model_copy(
+        update={"evidence": {**sample.evidence, "step": step, "shaping": reward}}
+    )
 
 
 def _text(completion: Any) -> str:

@@ -34,7 +34,7 @@ from reasonloop.core.records import Sample, SamplingParams
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.errors import UsageError
 from reasonloop.hf.models import load_tokenizer
-from reasonloop.trainers.rewards import PLUGIN, SHAPING_REWARDS, GenerationClock, RolloutScorer
+from reasonloop.trainers.rewards import PLUGIN, GenerationClock, RewardFunction, RolloutScorer
 from reasonloop.trainers.trl_base import (
     ModelOptions,
     import_training_stack,
@@ -89,8 +89,9 @@ class TrlGrpoOptions(ModelOptions):
     #: Divide advantages by the reward's standard deviation in the ``group``, the ``batch``, or not.
     scale_rewards: Literal["group", "batch", "none"] = "group"
     #: Reward name -> weight. ``verifier``: 1 for a verified-correct answer,
-    #: else 0. Shaping: ``format`` (the answer stated in a readable form) and
-    #: ``length`` (shorter correct answers earn more).
+    #: else 0. Shaping: ``format`` (the answer stated in a readable form),
+    #: ``length`` (shorter correct answers earn more), ``critic`` (the critic
+    #: role accepts the answer; the critic plugin) and any a plugin registers.
     rewards: dict[str, float] = Field(default_factory=lambda: {"verifier": 1.0})
     #: ``vllm``: TRL's vLLM integration (needs vllm and a GPU); ``transformers``: ``generate``.
     generation: Literal["transformers", "vllm"] = "transformers"
@@ -119,11 +120,8 @@ class TrlGrpoOptions(ModelOptions):
 
     @field_validator("rewards")
     @classmethod
-    def _known_rewards(cls, value: dict[str, float]) -> dict[str, float]:
-        known = ["verifier", *SHAPING_REWARDS]
-        unknown = [name for name in value if name not in known]
-        if unknown:
-            raise ValueError(f"unknown reward {unknown[0]!r} (known: {', '.join(known)})")
+    def _some_reward(cls, value: dict[str, float]) -> dict[str, float]:
+        # The names are checked against the registered rewards with the recipe.
         if not any(value.values()):
             raise ValueError("every reward has weight 0: nothing to learn from")
         return value
@@ -144,6 +142,11 @@ class TrlGrpoTrainer(Trainer):
             )
 
     @property
+    def shaping_rewards(self) -> list[str]:
+        """The rewards with a weight: the loop passes them, built, to ``train``."""
+        return [k for k, v in self.options.rewards.items() if v]
+
+    @property
     def trains_adapter(self) -> bool:
         """A LoRA run: the base weights stay, an adapter is trained."""
         return self.options.method == "lora"
@@ -157,7 +160,13 @@ class TrlGrpoTrainer(Trainer):
         *,
         verifier: Verifier | None = None,
         report: dict[str, Any] | None = None,
+        rewards: dict[str, RewardFunction] | None = None,
     ) -> TrainResult:
+        """Train on ``data_path``'s prompts; ``rewards``: the reward functions by name.
+
+        Without ``rewards`` (the trainer used on its own) the built-in ones
+        (``verifier``, ``format``, ``length``) are used.
+        """
         opts = self.options
         if verifier is None:
             raise UsageError(
@@ -200,6 +209,7 @@ class TrlGrpoTrainer(Trainer):
             ),
             log=log,
             clock=clock,
+            shaping=rewards,
         )
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -245,6 +255,8 @@ class TrlGrpoTrainer(Trainer):
             correct_fraction=round(scorer.correct / scorer.completions, 4)
             if scorer.completions
             else None,
+            shaping_samples=scorer.shaping_samples,
+            shaping_tokens=scorer.shaping_tokens,
             seconds=round(seconds, 2),
             method=opts.method,
             generation=opts.generation,
@@ -366,7 +378,12 @@ def _forget_redone_rollouts(log: JsonlLog[Sample], resume: Path | None) -> None:
     done = 0
     if resume is not None:
         done = int(json.loads((resume / "trainer_state.json").read_text())["global_step"])
-    kept = [s for s in log if s.request.plugin != PLUGIN or int(s.evidence.get("step", 0)) < done]
+    kept = [
+        s
+        for s in log
+        if (s.request.plugin != PLUGIN and "shaping" not in s.evidence)
+        or int(s.evidence.get("step", 0)) < done
+    ]
     log.rewrite(kept)
 
 

@@ -194,3 +194,75 @@ def test_an_online_trainer_gets_the_prompts_and_the_verifier_instead_of_samples(
     [row] = rows
     assert row.samples == 1 and row.tokens == 12
     assert row.compute[0]["plugin"] == "trl-grpo"
+
+
+class RewardedRecorder(OnlineRecorder):
+    """An online trainer that names rewards: the loop builds them and passes them to ``train``."""
+
+    shaping_rewards = ("verifier", "bonus")
+
+    def train(self, data_path, base_model, output_dir, on_progress=None, *, verifier, rewards):
+        from reasonloop.core.records import Problem
+        from reasonloop.trainers.rewards import Rollout
+
+        self.calls.append({"rewards": rewards})
+        problem = Problem.model_validate_json(_jsonl(Path(data_path))[0]["problem"])
+        rollout = Rollout(problem, "Answer: 1", 3, 48, None)
+        self.calls.append({"values": {k: f([rollout]) for k, f in rewards.items()}})
+        raise RuntimeError("stopped mid-training")
+
+
+class Bonus:
+    """A plugin's reward; ``closed`` says the loop closed it after training."""
+
+    closed = 0
+
+    def __init__(self, run):
+        self.run = run
+
+    def __call__(self, rollouts):
+        return [0.5 for _ in rollouts]
+
+    def close(self):
+        Bonus.closed += 1
+
+
+def test_an_online_trainer_gets_the_rewards_it_names_built_and_closed_even_on_error(
+    run_context,
+):
+    from reasonloop import hookimpl
+    from reasonloop.core.loop import Loop
+
+    class Plugin:
+        @hookimpl
+        def reasonloop_register_trainers(self, register):
+            register("online-recorder", RewardedRecorder)
+
+        @hookimpl
+        def reasonloop_register_rewards(self, register):
+            register("bonus", Bonus)
+
+    RECORDED.clear()
+    Bonus.closed = 0
+    run = run_context(ONLINE_RECIPE, extra_plugins=(Plugin(),), start=False)
+    with pytest.raises(RuntimeError, match="stopped mid-training"):
+        Loop(run).run_all()
+    built, called = RECORDED
+    assert sorted(built["rewards"]) == ["bonus", "verifier"]
+    assert built["rewards"]["bonus"].run is run
+    # The built-in verifier reward and the plugin's, each on the rollout.
+    assert called["values"] == {"verifier": [0.0], "bonus": [0.5]}
+    assert Bonus.closed == 1
+
+
+def test_a_reward_a_plugin_registers_twice_names_both_plugins(run_context):
+    from reasonloop import hookimpl
+    from reasonloop.errors import PluginError
+
+    class Other:
+        @hookimpl
+        def reasonloop_register_rewards(self, register):
+            register("format", lambda run: None)
+
+    with pytest.raises(PluginError, match="reward 'format' is registered by both"):
+        run_context(ONLINE_RECIPE.replace("online-recorder", "none"), extra_plugins=(Other(),))

@@ -13,11 +13,14 @@ from reasonloop.core.protocols import capability
 from reasonloop.core.records import Problem, Reference, Sample, SamplingParams, Verdict
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.core.verification import DomainVerifiers
-from reasonloop.errors import UsageError
+from reasonloop.errors import PluginError, UsageError
 from reasonloop.trainers.rewards import (
+    REWARDS,
     GenerationClock,
+    RewardBatch,
     Rollout,
     RolloutScorer,
+    each_rollout,
     format_reward,
     length_reward,
 )
@@ -133,6 +136,82 @@ def test_code_rewards_run_the_programs_in_the_execution_pool(verifier):
     assert pool is not None, "code was verified in the execution pool"
 
 
+class Judge:
+    """A reward that generates: one "judgement" sample per rollout, 1 for short answers."""
+
+    def __call__(self, rollouts):
+        samples = [
+            Sample(
+                id=f"judge-{r.sample_id}",
+                problem_id=r.problem.id,
+                request={
+                    "id": f"j-{r.sample_id}",
+                    "problem_id": r.problem.id,
+                    "role": "critic",
+                    "messages": [],
+                    "plugin": "judge",
+                    "purpose": "reward",
+                    "parent_sample_id": r.sample_id,
+                    "answers_problem": False,
+                },
+                completion="fine",
+                prompt_tokens=9,
+                completion_tokens=2,
+            )
+            for r in rollouts
+        ]
+        return RewardBatch([1.0 if len(r.text) < 20 else 0.0 for r in rollouts], samples)
+
+
+def test_a_plugin_reward_adds_its_value_and_its_generations_to_the_ledger(verifier, tmp_path):
+    log = JsonlLog(tmp_path / "samples.jsonl", Sample)
+    built_in = {name: each_rollout(fn)() for name, fn in REWARDS.items()}
+    scorer = RolloutScorer(
+        verifier,
+        {"verifier": 1.0, "judge": 0.5},
+        max_tokens=64,
+        sampling=SamplingParams(n=2),
+        log=log,
+        shaping={**built_in, "judge": Judge()},
+    )
+    texts = ["#### 72", "48 + 48 = 96, so #### 96"]
+    rewards, logged = score(scorer, [GSM8K, GSM8K], texts, step=2)
+    assert rewards == [1.5, 0.0]
+    assert logged == {"rewards/verifier": 0.5, "rewards/judge": 0.5}
+    written = list(log)
+    rollouts, judged = written[:2], written[2:]
+    assert [s.request.plugin for s in rollouts] == ["trl-grpo", "trl-grpo"]
+    assert [s.evidence["rewards"] for s in rollouts] == [
+        {"verifier": 1.0, "judge": 1.0},
+        {"verifier": 0.0, "judge": 0.0},
+    ]
+    # Each judgement is a child of the rollout it judged, marked with the reward and step.
+    assert [s.request.parent_sample_id for s in judged] == [s.id for s in rollouts]
+    assert all(s.evidence == {"step": 2, "shaping": "judge"} for s in judged)
+    ledger = {(r["plugin"], r["purpose"]): r for r in compute_ledger(written)}
+    assert ledger["judge", "reward"]["completion_tokens"] == 4
+    assert scorer.shaping_samples == 2 and scorer.shaping_tokens == 4
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ([1.0], "returned 1 values for 2 rollouts"),
+        ([1.0, float("nan")], "returned a value that is not a number: nan"),
+    ],
+)
+def test_a_reward_that_returns_the_wrong_values_is_named(verifier, returned, message):
+    scorer = RolloutScorer(
+        verifier,
+        {"verifier": 1.0, "broken": 1.0},
+        max_tokens=64,
+        sampling=SamplingParams(n=2),
+        shaping={"verifier": each_rollout(REWARDS["verifier"])(), "broken": lambda r: returned},
+    )
+    with pytest.raises(PluginError, match=f"reward 'broken' {message}"):
+        score(scorer, [GSM8K, GSM8K], ["#### 72", "#### 96"])
+
+
 def test_shaping_rewards():
     def rollout(text: str, tokens: int = 10, verdict: Verdict | None = Verdict.CORRECT):
         return Rollout(GSM8K, text, tokens, 40, verdict)
@@ -148,8 +227,6 @@ def test_shaping_rewards():
 
 
 def test_options_are_validated_and_errors_name_the_key(run_context):
-    with pytest.raises(ValidationError, match="rewards"):
-        TrlGrpoOptions(rewards={"verifer": 1.0})
     with pytest.raises(ValidationError, match="nothing to learn"):
         TrlGrpoOptions(rewards={"verifier": 0.0})
     with pytest.raises(ValidationError, match="num_generation"):
@@ -165,7 +242,12 @@ def test_options_are_validated_and_errors_name_the_key(run_context):
         "data": {},
         "trainer": {"name": "trl-grpo", "options": {"rewards": {"lenght": 0.1}}},
     }
-    with pytest.raises(Exception, match=r"trainer\.options\.rewards.*lenght"):
+    with pytest.raises(UsageError, match=r"trainer\.options\.rewards\.lenght: unknown reward"):
+        run_context(recipe)
+    recipe["trainer"]["options"]["rewards"] = {"verifer": 1.0}
+    with pytest.raises(
+        UsageError, match=r"did you mean 'verifier'.*known: critic, format, length, verifier\)"
+    ):
         run_context(recipe)
 
 

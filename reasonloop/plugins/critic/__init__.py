@@ -27,6 +27,7 @@ from reasonloop.errors import RecipeError
 from reasonloop.plugins.critic.examples import refinement_examples, refinement_pairs
 from reasonloop.plugins.critic.rater import RATER, acceptance
 from reasonloop.plugins.critic.report import report_sections
+from reasonloop.plugins.critic.reward import REWARD, critic_reward
 from reasonloop.plugins.critic.rounds import round_requests
 from reasonloop.plugins.critic.selection import (
     CritiqueChains,
@@ -134,6 +135,11 @@ class Critic:
     @hookimpl
     def reasonloop_report_sections(self, run: RunContext) -> list[str] | None:
         return report_sections(run, self.settings) or None
+
+
+@hookimpl
+def reasonloop_register_rewards(register: Any) -> None:
+    register(REWARD, critic_reward)
 
 
 @hookimpl
