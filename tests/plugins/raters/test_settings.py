@@ -26,7 +26,10 @@ from reasonloop.errors import RecipeError
             r"plugins\.settings\.raters\.options\.perplexity\.batch: unknown key",
         ),
         ({"reliability": "oracle"}, r"plugins\.settings\.raters\.reliability: "),
-        ({"reliability": "judge"}, r"plugins\.settings\.raters\.reliability: judge needs roles\.judge"),
+        (
+            {"reliability": "judge"},
+            r"plugins\.settings\.raters\.reliability: judge needs roles\.judge",
+        ),
         ({"judge": {"pairs": 0}}, r"plugins\.settings\.raters\.judge\.pairs: "),
         (
             {"judge": {"template": "Which is better? {first} {second}"}},
