@@ -41,7 +41,8 @@ class JudgeSettings(BaseModel):
     #: iteration, drawn at random (seeded) from the pool; each is asked in both
     #: orders, so the judge answers twice as many requests.
     pairs: int = Field(default=64, ge=1)
-    #: The judge's sampling temperature.
+    #: The judge's sampling temperature (this and ``max_tokens`` take the
+    #: place of ``roles.judge.sampling``'s).
     temperature: float = Field(default=0.0, ge=0)
     #: Tokens per judgement at most.
     max_tokens: int = Field(default=512, ge=1)
