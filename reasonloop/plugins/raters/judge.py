@@ -40,8 +40,8 @@ PURPOSE = "judge"
 #: The two position orders each pair is shown in.
 ORDERS = ("ab", "ba")
 
-_WORD = {"a": "A", "b": "B", "tie": "tie", "equal": "tie", "draw": "tie", "both": "tie"}
-_WORD["neither"] = "tie"
+#: Every word a verdict may use, and what it means (lower case).
+_WORD = {"a": "A", "b": "B", **dict.fromkeys(("tie", "equal", "draw", "both", "neither"), "tie")}
 _CHOICE = r"(A|B|(?i:tie|equal|draw|both|neither))\b"
 #: An explicit verdict: "Verdict: A", "**Final verdict**: [[B]]", "Better solution: Solution A".
 _MARKED = re.compile(
