@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from reasonloop.core.rundir import RunDirectory
     from reasonloop.core.settings import PluginSettings
 
-__all__ = ["IterationContext", "RoundContext", "RunContext", "TrajectoryForm", "owner_of"]
+__all__ = [
+    "AFTER_ROUNDS",
+    "IterationContext",
+    "RoundContext",
+    "RunContext",
+    "TrajectoryForm",
+    "owner_of",
+]
 
 #: The suffix of a per-run instance's plugin name (see :meth:`RunContext.register_plugin`).
 RUN_SUFFIX = ".run"
@@ -42,6 +49,8 @@ def owner_of(plugin_name: str) -> str:
 
 
 Mode = Literal["train", "eval"]
+#: The ``round`` of a request sent after the sampling rounds (:meth:`IterationContext.generate`).
+AFTER_ROUNDS = -1
 #: How a plugin turns a corrected attempt into training examples (its
 #: ``trajectories`` setting): see :meth:`RunContext.refinement_examples`.
 TrajectoryForm = Literal["plain", "chain", "both"]
@@ -272,10 +281,92 @@ class IterationContext:
     problems: list[Problem]
     #: The model each role uses in this stage.
     models: dict[str, str]
+    #: Sends requests for :meth:`generate`; the loop sets it for the stages it runs.
+    sender: Callable[[list[Request], str], list[Sample]] | None = field(default=None, repr=False)
 
     @property
     def recipe(self) -> Recipe:
         return self.run.recipe
+
+    def request(
+        self,
+        problem: Problem,
+        messages: Sequence[Message],
+        *,
+        plugin: str,
+        round: int,
+        purpose: str = "sample",
+        how: str = "plain",
+        role: str = "actor",
+        parent: Sample | None = None,
+        key: str = "",
+        prefill: str | None = None,
+        meta: dict[str, Any] | None = None,
+        answers_problem: bool | None = None,
+        **sampling: Any,
+    ) -> Request:
+        """Build a request with a deterministic id and seed.
+
+        ``round`` is the sampling round that asks (:meth:`RoundContext.request`
+        fills it in), or :data:`AFTER_ROUNDS` for a request a plugin sends
+        with :meth:`generate` once the rounds are over.
+
+        ``key`` tells apart requests that share everything else (e.g. the
+        strategy or attempt number). ``sampling`` sets :class:`SamplingParams`
+        fields; unset ones take the role's defaults at the backend.
+        ``answers_problem`` defaults to whether the role is the actor.
+        """
+        rid = stable_id(
+            self.mode,
+            self.iteration,
+            problem.id,
+            round,
+            plugin,
+            purpose,
+            parent.id if parent else "",
+            key,
+        )
+        params = SamplingParams(**sampling)
+        if params.seed is None:
+            # Each request gets its own seed, derived from the role's seed (or
+            # the recipe's), so resampling is reproducible request by request.
+            known = role in self.recipe.roles or role in self.run.role_defaults
+            base = self.run.role_config(role).sampling.seed if known else None
+            base = self.recipe.seed if base is None else base
+            params.seed = int(stable_id(base, rid, length=8), 16) % (2**31)
+        return Request(
+            id=rid,
+            problem_id=problem.id,
+            role=role,
+            messages=list(messages),
+            prefill=prefill,
+            sampling=params,
+            plugin=plugin,
+            purpose=purpose,
+            how=how,
+            parent_sample_id=parent.id if parent else None,
+            round=round,
+            answers_problem=role == "actor" if answers_problem is None else answers_problem,
+            meta=meta or {},
+        )
+
+    def generate(self, requests: list[Request], label: str) -> list[Sample]:
+        """Send ``requests`` to their roles' backends now, outside the sampling rounds.
+
+        For a plugin that needs another role's answers after sampling (the
+        raters plugin asks a judge while it selects). The core batches them
+        per role as it batches a round, appends the samples to the stage's
+        samples file (so the compute ledger counts them under the request's
+        plugin and purpose) and, on a resumed run, returns the samples of
+        requests already answered instead of asking again. ``label`` names the
+        progress bar. Returns the samples in request order.
+        """
+        if self.sender is None:
+            raise UsageError(
+                f"{self.mode} stage of iteration {self.iteration} was not started by the loop: "
+                "it cannot send requests"
+            )
+        return self.sender(requests, label)
 
 
 @dataclass
@@ -332,44 +423,25 @@ class RoundContext:
         answers_problem: bool | None = None,
         **sampling: Any,
     ) -> Request:
-        """Build a request with a deterministic id and seed.
+        """Build a request of this round with a deterministic id and seed.
 
         ``key`` tells apart requests that share everything else (e.g. the
         strategy or attempt number). ``sampling`` sets :class:`SamplingParams`
         fields; unset ones take the role's defaults at the backend.
         ``answers_problem`` defaults to whether the role is the actor.
         """
-        stage = self.stage
-        rid = stable_id(
-            stage.mode,
-            stage.iteration,
-            problem.id,
-            self.round,
-            plugin,
-            purpose,
-            parent.id if parent else "",
-            key,
-        )
-        params = SamplingParams(**sampling)
-        if params.seed is None:
-            # Each request gets its own seed, derived from the role's seed (or
-            # the recipe's), so resampling is reproducible request by request.
-            known = role in self.recipe.roles or role in self.run.role_defaults
-            base = self.run.role_config(role).sampling.seed if known else None
-            base = self.recipe.seed if base is None else base
-            params.seed = int(stable_id(base, rid, length=8), 16) % (2**31)
-        return Request(
-            id=rid,
-            problem_id=problem.id,
-            role=role,
-            messages=list(messages),
-            prefill=prefill,
-            sampling=params,
+        return self.stage.request(
+            problem,
+            messages,
+            round=self.round,
             plugin=plugin,
             purpose=purpose,
             how=how,
-            parent_sample_id=parent.id if parent else None,
-            round=self.round,
-            answers_problem=role == "actor" if answers_problem is None else answers_problem,
-            meta=meta or {},
+            role=role,
+            parent=parent,
+            key=key,
+            prefill=prefill,
+            meta=meta,
+            answers_problem=answers_problem,
+            **sampling,
         )

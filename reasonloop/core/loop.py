@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from reasonloop.core.preferences import unique_pairs, unpaired_rows
 from reasonloop.core.progress import RunProgress
 from reasonloop.core.protocols import TrainResult, capability
 from reasonloop.core.recipe import Recipe
-from reasonloop.core.records import PreferencePair, Problem, Sample, TrainingExample
+from reasonloop.core.records import PreferencePair, Problem, Request, Sample, TrainingExample
 from reasonloop.core.report import StageSummary, stage_summary, write_report
 from reasonloop.core.rundir import (
     JsonlLog,
@@ -287,6 +288,7 @@ class Loop:
         problems = self._iteration_problems(pool, it)
         models = self._models(it)
         stage = IterationContext(self.run, it, "train", problems, models)
+        stage.sender = partial(self._send, stage, d / "samples.jsonl")
         name = f"iter-{it:03d}"
         # An online trainer samples as it trains: no sampling or selection stage.
         online = capability(self._trainer(), "online")
@@ -327,6 +329,14 @@ class Loop:
             f"sample iter {stage.iteration}", total=0, unit="samples"
         ) as task:
             return scheduler.run_rounds(log, self.recipe.sampling.max_rounds, task)
+
+    def _send(
+        self, stage: IterationContext, path: Path, requests: list[Request], label: str
+    ) -> list[Sample]:
+        """Answer a plugin's requests outside the rounds, into the stage's samples file."""
+        scheduler = RoundScheduler(stage, self.backends, self.verifier)
+        with self.run.progress.task(label, total=0, unit="samples") as task:
+            return scheduler.send(requests, JsonlLog(path, Sample), task)
 
     def _select(
         self, stage: IterationContext, samples: list[Sample]
@@ -460,6 +470,7 @@ class Loop:
         stage = IterationContext(self.run, iteration, "eval", problems, models)
         self.run.progress.event(f"{label}: evaluating {models['actor']} on {len(problems)}")
         d = self.dir.stage_dir(iteration)
+        stage.sender = partial(self._send, stage, d / "eval_samples.jsonl")
         scheduler = RoundScheduler(stage, self.backends, self.verifier)
         with self.run.progress.task(f"eval {label}", total=0, unit="samples") as task:
             samples = scheduler.run_rounds(

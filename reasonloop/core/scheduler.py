@@ -103,20 +103,39 @@ class RoundScheduler:
                 samples=[s.redacted() for s in samples] if eval_mode else samples,
                 new_samples=[s.redacted() for s in new] if eval_mode else new,
             )
-            requests = self._check(self.run.hooks.round_requests(ctx))
+            requests = self.run.hooks.round_requests(ctx)
             if not requests:
                 break
-            todo = [r for r in requests if r.id not in on_disk]
-            reused = [s for r in requests if r.id in on_disk for s in on_disk[r.id]]
-            task.set_total(task.total + sum(r.sampling.n for r in requests))
-            task.advance(len(reused), tokens=sum(s.completion_tokens for s in reused))
-            fresh = self._generate(todo, log, task)
-            by_request = defaultdict(list)
-            for s in reused + fresh:
-                by_request[s.request.id].append(s)
-            new = [s for r in requests for s in sorted(by_request[r.id], key=lambda s: s.index)]
+            new = self._answer(requests, log, task, on_disk)
             samples.extend(new)
         return samples
+
+    def send(self, requests: list[Request], log: JsonlLog[Sample], task: StageTask) -> list[Sample]:
+        """Answer requests made outside the rounds (:meth:`IterationContext.generate`).
+
+        Batched per role like a round's; requests already answered in ``log``
+        (a resumed run) are not sent again. Returns the samples in request order.
+        """
+        log.repair()
+        return self._answer(requests, log, task, self._complete_requests(log))
+
+    def _answer(
+        self,
+        requests: list[Request],
+        log: JsonlLog[Sample],
+        task: StageTask,
+        on_disk: dict[str, list[Sample]],
+    ) -> list[Sample]:
+        self._check(requests)
+        todo = [r for r in requests if r.id not in on_disk]
+        reused = [s for r in requests if r.id in on_disk for s in on_disk[r.id]]
+        task.set_total(task.total + sum(r.sampling.n for r in requests))
+        task.advance(len(reused), tokens=sum(s.completion_tokens for s in reused))
+        fresh = self._generate(todo, log, task)
+        by_request = defaultdict(list)
+        for s in reused + fresh:
+            by_request[s.request.id].append(s)
+        return [s for r in requests for s in sorted(by_request[r.id], key=lambda s: s.index)]
 
     def _complete_requests(self, log: JsonlLog[Sample]) -> dict[str, list[Sample]]:
         """Samples on disk by request id, keeping only requests with all ``n``."""

@@ -272,3 +272,45 @@ def test_before_training_only_adapter_serving_backends_stay_up(tmp_path):
 
     assert pool.release_for_training(adapter=False) == []  # a full fine-tune
     assert sorted(closed) == ["actor", "critic", "critic"]
+
+
+def test_requests_sent_after_the_rounds_are_batched_logged_and_counted(tmp_path):
+    calls: list[tuple[str, int]] = []
+    stage, scheduler = make_stage(tmp_path, calls)
+    log = JsonlLog(tmp_path / "samples.jsonl", Sample)
+    scheduler.run_rounds(log, max_rounds=1, task=Task())
+    from reasonloop.core.accounting import compute_ledger
+    from reasonloop.core.context import AFTER_ROUNDS
+
+    requests = [
+        stage.request(
+            p,
+            [Message(role="user", content="which is better?")],
+            round=AFTER_ROUNDS,
+            role="critic",
+            plugin="judging",
+            purpose="judge",
+            key=str(k),
+        )
+        for p in stage.problems[:2]
+        for k in range(2)
+    ]
+    calls.clear()
+    judged = scheduler.send(requests, log, Task())
+    assert calls == [("critic", 4)]  # one batched call for the role
+    assert [s.request.id for s in judged] == [r.id for r in requests]
+    assert all(s.verdict is None and s.request.round == AFTER_ROUNDS for s in judged)
+    rows = {(r["plugin"], r["purpose"]): r for r in compute_ledger(log)}
+    assert rows[("judging", "judge")]["requests"] == 4
+    assert rows[("judging", "judge")]["prompt_tokens"] == 4 * 10
+    # Sent again (a resumed selection), nothing is generated and nothing is added.
+    calls.clear()
+    again = scheduler.send(requests, log, Task())
+    assert calls == [] and [s.id for s in again] == [s.id for s in judged]
+    assert len(list(log)) == 8 + 4
+
+
+def test_a_stage_the_loop_did_not_start_cannot_send(tmp_path):
+    stage, _ = make_stage(tmp_path, [])
+    with pytest.raises(UsageError, match="cannot send requests"):
+        stage.generate([], "nothing")

@@ -9,6 +9,13 @@ are kept in progressive rounds (see :mod:`reasonloop.plugins.raters.fusion`).
 ``control: random`` keeps as many examples chosen at random instead, the
 plain-selection baseline at the same data size.
 
+Reliability comes from a ``judge`` role when the recipe names one (FIRE):
+the judge compares a seeded sample of candidate pairs in both position
+orders (:mod:`reasonloop.plugins.raters.judge`), and each rater is as
+reliable as it agrees with those preferences
+(:mod:`reasonloop.plugins.raters.reliability`). Without a judge, or with
+``reliability: consensus``, it is agreement with the other raters.
+
 Raters come from the ``reasonloop_register_raters`` hook, the built-ins
 included. Scores are cached in ``iter-NNN/ratings.jsonl`` as each rater
 finishes, so a resumed selection does not score again; what selection did
@@ -34,6 +41,7 @@ from reasonloop.plugins.raters.builtin import (
     RatingContext,
     plain_pass_rate,
 )
+from reasonloop.plugins.raters.judge import JUDGE_ROLE, reliability_from_judge
 from reasonloop.plugins.raters.quota import apply_quota
 from reasonloop.plugins.raters.settings import KEY, NAME, RatersSettings
 
@@ -88,6 +96,16 @@ def reasonloop_run_start(run: RunContext) -> None:
     if cfg is None:
         return
     names = _chosen(run, cfg)
+    if cfg.reliability == "judge":
+        if JUDGE_ROLE not in run.recipe.roles:
+            raise RecipeError(
+                f"{KEY}.reliability: judge needs roles.{JUDGE_ROLE} (a backend and a model, "
+                "ideally stronger than the actor); or set reliability: consensus"
+            )
+        if cfg.weights is not None:
+            raise RecipeError(
+                f"{KEY}.reliability: judge has no effect with fixed weights; leave one out"
+            )
     registry = raters_registry(run)
     for name in names:
         model = OPTIONS.get(name)
@@ -150,7 +168,8 @@ def select(
         from reasonloop.plugins.raters.fusion import progressive_rank  # numpy, only when rating
 
         scores = _scores(pool, ctx, cfg, samples, problems)
-        rank, rounds = progressive_rank(scores, k, cfg.rounds, cfg.weights)
+        reliability = reliability_from_judge(pool, problems, ctx, cfg, scores, record)
+        rank, rounds = progressive_rank(scores, k, cfg.rounds, cfg.weights, reliability)
     if cfg.quota is None:
         indices = sorted(rank[:k])
     else:
@@ -191,6 +210,7 @@ def select(
     else:
         weights = record["rounds"][0]["weights"] if record["rounds"] else {}
         how = "weights: " + ", ".join(f"{n} {w:.2f}" for n, w in weights.items() if w > 0)
+        how += f"; reliability: {record['reliability']}"
     ctx.run.progress.event(
         f"iteration {ctx.iteration}: raters kept {k} of {len(pool)} candidates ({how})"
     )

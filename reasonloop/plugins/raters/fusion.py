@@ -15,6 +15,14 @@ weighs each rater by
 - its *independence*: ``1 / sum_j max(0, rho_ij)`` over the raters, itself
   included, so ``k`` raters that say the same thing share the weight of one.
 
+With a judge (``reliability`` given, see
+:mod:`reasonloop.plugins.raters.reliability`), reliability is the rater's
+agreement with the judge's pairwise preferences instead, and independence
+counts only near-copies: ``1 / sum_j sameness(rho_ij)``, with sameness 0 up
+to a rank correlation of :data:`REDUNDANT_CORRELATION` and rising linearly to
+1 at identity. Agreeing with a good rater is then no longer redundancy (the
+judge, not the others, says who is good), while copies still share one weight.
+
 The fused score is the weighted mean of the aligned scores.
 :func:`progressive_select` keeps the top share, re-aligns and re-weighs on
 what it kept, and repeats until the target size is reached.
@@ -29,12 +37,14 @@ import numpy as np
 
 __all__ = [
     "COPY_CORRELATION",
+    "REDUNDANT_CORRELATION",
     "RoundRecord",
     "fuse",
     "pool_sizes",
     "progressive_rank",
     "progressive_select",
     "rater_weights",
+    "redundancy_independence",
     "win_rates",
 ]
 
@@ -83,9 +93,25 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 #: judging reliability (a rater cannot vouch for itself through its copy).
 COPY_CORRELATION = 0.9
 
+#: With a judge, raters share weight from this rank correlation up (fully at 1).
+REDUNDANT_CORRELATION = 0.75
 
-def rater_weights(aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def redundancy_independence(corr: np.ndarray) -> np.ndarray:
+    """``1 / sum_j sameness(rho_ij)``: near-copies share one weight, related raters do not."""
+    sameness = np.clip((corr - REDUNDANT_CORRELATION) / (1.0 - REDUNDANT_CORRELATION), 0.0, 1.0)
+    np.fill_diagonal(sameness, 1.0)
+    return 1.0 / sameness.sum(axis=1)
+
+
+def rater_weights(
+    aligned: np.ndarray, reliability: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(reliability, independence, weight) of each column of ``aligned`` (candidates x raters).
+
+    ``reliability``, when given (one value per column, from a judge), is used
+    as it is, with :func:`redundancy_independence`; else it is estimated from
+    the consensus as follows.
 
     A rater's consensus is the mean of the other raters, each weighted by its
     own reliability and left out (smoothly, from a rank correlation of
@@ -99,6 +125,8 @@ def rater_weights(aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if m == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     corr = _correlations(aligned)
+    if reliability is not None:
+        return _normalised(np.asarray(reliability, dtype=float), redundancy_independence(corr))
     independence = 1.0 / np.maximum(corr, 0.0).sum(axis=1)
     distinct = np.clip((1.0 - corr) / (1.0 - COPY_CORRELATION), 0.0, 1.0)
     reliability = np.ones(m)
@@ -114,8 +142,15 @@ def rater_weights(aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
         reliability = updated
         if settled:
             break
+    return _normalised(reliability, independence)
+
+
+def _normalised(
+    reliability: np.ndarray, independence: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     raw = reliability * independence
     total = raw.sum()
+    m = len(raw)
     weights = raw / total if total > 0 else np.full(m, 1.0 / m)
     return reliability, independence, weights
 
@@ -167,16 +202,18 @@ def progressive_select(
     keep: int,
     rounds: int = 1,
     fixed: Mapping[str, float] | None = None,
+    reliability: Mapping[str, float] | None = None,
 ) -> tuple[list[int], list[RoundRecord]]:
     """Indices of the ``keep`` best candidates, and what each round did.
 
     ``scores`` maps each rater to one score per candidate. Each round aligns
     the scores on the remaining candidates, drops raters with no signal
     there, weighs the rest (``fixed`` weights when given, else reliability x
-    independence), and keeps the best of the pool by fused score (ties: the
+    independence; ``reliability`` per rater when a judge measured it, else
+    from the consensus), and keeps the best of the pool by fused score (ties: the
     earlier candidate). The indices come back in candidate order.
     """
-    rank, records = progressive_rank(scores, keep, rounds, fixed)
+    rank, records = progressive_rank(scores, keep, rounds, fixed, reliability)
     return sorted(rank[: min(keep, len(rank))]), records
 
 
@@ -185,6 +222,7 @@ def progressive_rank(
     keep: int,
     rounds: int = 1,
     fixed: Mapping[str, float] | None = None,
+    reliability: Mapping[str, float] | None = None,
 ) -> tuple[list[int], list[RoundRecord]]:
     """Every candidate, best first, as :func:`progressive_select` sees them.
 
@@ -219,12 +257,17 @@ def progressive_rank(
             weights = given / given.sum() if given.sum() > 0 else given
             record = RoundRecord(len(pool), size, _named(active, weights, names))
         else:
-            reliability, independence, weights = rater_weights(matrix)
+            judged = (
+                None
+                if reliability is None
+                else np.array([reliability.get(name, 0.0) for name in active])
+            )
+            rel, independence, weights = rater_weights(matrix, judged)
             record = RoundRecord(
                 len(pool),
                 size,
                 _named(active, weights, names),
-                _named(active, reliability, []),
+                _named(active, rel, []),
                 _named(active, independence, []),
             )
         record.silent = silent

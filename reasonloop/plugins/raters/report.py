@@ -1,6 +1,7 @@
 """The raters' section of ``report.md``, from each iteration's ``raters.json``.
 
-One table of rater weights (first and last progressive round), one of the
+One table of rater weights (first and last progressive round), what the
+judge decided (when there is one), one of the
 difficulty and pass-rate distributions of the candidate pool against the
 selected examples, and a plot of the weights per iteration.
 """
@@ -57,6 +58,34 @@ def _weights_table(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _judge_lines(records: list[dict[str, Any]]) -> list[str]:
+    """What the judge decided, and each rater's agreement with it, per iteration."""
+    judged = [r for r in records if r.get("judge")]
+    if not judged:
+        return []
+    lines = [
+        "",
+        "Judge: pairs compared in both orders; a rater's agreement is the share of the "
+        "judge's decided pairs it orders the same way (its ties half), its reliability "
+        "`max(0, 2 x agreement - 1)` (or the agreement, with `chance_corrected: false`).",
+        "",
+    ]
+    for r in judged:
+        j = r["judge"]
+        shown = "-" if j["first_shown"] is None else f"{j['first_shown']:.0%}"
+        agreement = ", ".join(
+            f"{name} {v['agreement']:.2f}" if v["agreement"] is not None else f"{name} -"
+            for name, v in j["raters"].items()
+        )
+        lines.append(
+            f"- iteration {r['iteration']}: {j['decided_pairs']} of {j['pairs']} pairs decided "
+            f"({j['unparsable']} of {j['comparisons']} answers unreadable, {j['ties']} ties, "
+            f"{j['inconsistent']} pairs flipped with the order, first shown chosen {shown}); "
+            f"reliability from the {r['reliability']}; agreement: {agreement}."
+        )
+    return lines
+
+
 def _distribution_table(records: list[dict[str, Any]], key: str, title: str) -> list[str]:
     buckets = sorted({b for r in records for part in ("pool", "selected") for b in r[key][part]})
     if not buckets:
@@ -102,6 +131,7 @@ def report_sections(run: RunContext) -> list[str]:
     weights = _weights_table(records)
     if weights:
         lines += ["", *weights]
+    lines += _judge_lines(records)
     lines += _distribution_table(records, "difficulty", "Problem difficulty (metadata)")
     lines += _distribution_table(records, "pass_rate", "Pass rate of the problem's plain samples")
     plot = _plot(records, root / "raters.png")

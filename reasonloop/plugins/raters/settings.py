@@ -6,10 +6,62 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-__all__ = ["KEY", "NAME", "RatersSettings"]
+__all__ = ["DEFAULT_JUDGE_TEMPLATE", "KEY", "NAME", "JudgeSettings", "RatersSettings"]
 
 NAME = "raters"
 KEY = f"plugins.settings.{NAME}"
+
+
+#: The judge's prompt: ``{problem}``, then the two solutions in the order shown.
+DEFAULT_JUDGE_TEMPLATE = """\
+Two solutions to the same problem follow. Decide which one is the better \
+worked solution to learn from: correct reasoning and final answer first, then \
+clear, complete and concise steps. Their order says nothing about quality.
+
+Problem:
+{problem}
+
+Solution A:
+{first}
+
+Solution B:
+{second}
+
+Explain briefly, then end with one line: "Verdict: A", "Verdict: B" or "Verdict: tie"."""
+
+JUDGE_FIELDS = ("problem", "first", "second")
+
+
+class JudgeSettings(BaseModel):
+    """How the ``judge`` role compares candidates (``plugins.settings.raters.judge``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Pairs of candidates (of the same problem) the judge compares per
+    #: iteration, drawn at random (seeded) from the pool; each is asked in both
+    #: orders, so the judge answers twice as many requests.
+    pairs: int = Field(default=64, ge=1)
+    #: The judge's sampling temperature (this and ``max_tokens`` take the
+    #: place of ``roles.judge.sampling``'s).
+    temperature: float = Field(default=0.0, ge=0)
+    #: Tokens per judgement at most.
+    max_tokens: int = Field(default=512, ge=1)
+    #: The prompt, with ``{problem}``, ``{first}`` and ``{second}``.
+    template: str = DEFAULT_JUDGE_TEMPLATE
+    #: Text the judge's answer starts with (e.g. ``"Verdict:"`` for a small
+    #: judge that does not keep to the format); ``None``: none.
+    prefill: str | None = None
+    #: Reliability is ``max(0, 2 * agreement - 1)``: a rater at chance level
+    #: or worse gets no weight. ``false``: the agreement itself, as FIRE does.
+    chance_corrected: bool = True
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        for name in JUDGE_FIELDS:
+            if "{" + name + "}" not in value:
+                raise ValueError(f"the template needs {{{name}}}")
+        return value
 
 
 class RatersSettings(BaseModel):
@@ -39,6 +91,13 @@ class RatersSettings(BaseModel):
     quota: Literal["problem", "difficulty"] | None = None
     #: The examples each group keeps under ``quota`` (fewer if it has fewer).
     quota_min: int = Field(default=1, ge=1)
+    #: Where each rater's reliability comes from: ``judge``, its agreement
+    #: with the ``judge`` role's pairwise preferences (FIRE; needs
+    #: ``roles.judge``); ``consensus``, its agreement with the other raters.
+    #: ``None``: ``judge`` when the recipe has ``roles.judge``, else ``consensus``.
+    reliability: Literal["judge", "consensus"] | None = None
+    #: The judge's pairs, prompt and sampling.
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     #: Options per rater, e.g. ``{perplexity: {batch_size: 8}}``.
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -204,3 +204,65 @@ def test_tiny_loop_with_the_real_model(tmp_path, cli, write_recipe, smollm2):
     report = (out / "report.md").read_text()
     assert "## Raters: rater-based selection of training examples" in report
     assert f"| 0 | raters | {record['candidates']} | {record['pool']} |" in report
+
+
+@pytest.mark.slow
+def test_a_judge_role_sets_reliability_and_its_tokens_are_in_the_ledger(
+    tmp_path, cli, tiny_recipe, smollm2
+):
+    from reasonloop.core.accounting import compute_ledger
+    from reasonloop.core.records import Sample
+    from reasonloop.core.rundir import JsonlLog
+
+    recipe = tiny_recipe(
+        {
+            # The packaged model judges too: a real role on its own backend settings.
+            "roles.judge": {"backend": "transformers", "model": smollm2},
+            # Two easy problems, many samples: some problem has two distinct correct answers.
+            "data.train": [
+                {
+                    "name": "arithmetic",
+                    "options": {"count": 2, "seed": 1, "kinds": ["addition"], "difficulties": [1]},
+                }
+            ],
+            "data.eval": [],
+            "prompt.template": "{prompt}\nAnswer briefly, ending with 'Answer: <number>'.",
+            "roles.actor.sampling.max_tokens": 24,
+            "sampling.n": 12,
+            "selection": {"max_per_problem": 3},
+            "eval": {"baseline": False},
+            "plugins.settings.raters": {
+                "keep": 0.5,
+                "raters": ["length", "correctness", "novelty"],
+                # A small judge keeps to the format when its answer starts with the verdict.
+                "judge": {"pairs": 3, "max_tokens": 3, "prefill": "Verdict:"},
+            },
+        }
+    )
+    out = tmp_path / "run"
+    outcome = cli("run", recipe, "--no-progress")
+    assert outcome.exit_code == 0, outcome.stderr
+    record = json.loads((out / "iter-000" / "raters.json").read_text())
+    judge = record["judge"]
+    assert judge["pairs"] >= 1, "the tiny model found no problem with two distinct answers"
+    assert judge["comparisons"] == 2 * judge["pairs"]
+    assert judge["unparsable"] + judge["ties"] <= judge["comparisons"]
+    assert set(judge["raters"]) == {"length", "correctness", "novelty"}
+    assert record["reliability"] in ("judge", "consensus")
+    if record["reliability"] == "judge":
+        used = record["rounds"][0]["reliability"]
+        for name, value in used.items():
+            assert value == judge["raters"][name]["reliability"]
+    else:
+        assert "fallback" in judge
+    samples = list(JsonlLog(out / "iter-000" / "samples.jsonl", Sample))
+    judged = [s for s in samples if s.request.purpose == "judge"]
+    assert len(judged) == judge["comparisons"]
+    assert all(s.role == "judge" and s.verdict is None for s in judged)
+    rows = {(r["role"], r["plugin"], r["purpose"]): r for r in compute_ledger(samples)}
+    row = rows[("judge", "raters", "judge")]
+    assert row["requests"] == judge["comparisons"]
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    report = (out / "report.md").read_text()
+    assert f"| iter-000 | judge | raters | judge | {judge['comparisons']} |" in report
+    assert f"- iteration 0: {judge['decided_pairs']} of {judge['pairs']} pairs decided" in report
