@@ -23,6 +23,7 @@ def test_method_plugins_register_one_instance_holding_their_settings(run_context
     assert module_hooks == {
         "reasonloop_register_commands",
         "reasonloop_register_raters",
+        "reasonloop_register_rewards",
         "reasonloop_register_settings",
         "reasonloop_run_start",
     }
