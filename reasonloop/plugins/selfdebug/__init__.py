@@ -3,16 +3,18 @@
 Active only when the recipe has ``plugins.settings.selfdebug``. In round 0
 the model writes ``tests`` asserts for each code problem from its
 description alone. In each later round every newest program of a problem is
-run on those self-generated tests in the execution pool; a program that
-fails gets a debugging turn:
+run on those self-generated tests in the execution pool:
 
-- ``mode: post`` (post-execution): the feedback names the failed tests
-  (``feedback: label``) or shows input, expected and actual output or the
+- ``mode: post`` (post-execution): a program that fails gets a debugging
+  turn whose feedback names one failed test (``feedback_tests: one``) or
+  all of them (``label``), or also shows expected and actual output or the
   exception (``feedback: detail``);
-- ``mode: in`` (in-execution): the program runs on a failing test's input
-  under the block tracer, and the model sees only the trace (the variables
-  after each block): no expected output and no verdict; it judges each
-  block and revises.
+- ``mode: in`` (in-execution, see :mod:`.inexecution`): every program
+  (``trace: all``) or every failing one (``trace: failing``) runs on one
+  self-written test's input under the block tracer; the model sees only the
+  trace (no expected output, no pass/fail verdict) and judges each block; a
+  reply judging every block correct keeps the program, any other gets the
+  turn that asks for the fix.
 
 Up to ``rounds`` revisions per program. The real tests are never used for
 debugging: in evaluation they are not even visible (plugins get problems
