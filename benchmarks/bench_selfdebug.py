@@ -1,6 +1,7 @@
 """Self-debugging modes against plain resampling, on the same first attempts.
 
     .venv/bin/python benchmarks/bench_selfdebug.py [--problems 40] [--n 4] [--out DIR]
+    .venv/bin/python benchmarks/bench_selfdebug.py --gate-ablation [--problems 8] [--n 2]
 
 Runs ``reasonloop eval recipes/selfdebug-humaneval.yaml`` once with
 post-execution debugging and detailed feedback, then with label feedback and
@@ -12,6 +13,14 @@ Prints, per mode: pass@1 of the first attempts (plain sampling) and of the
 final programs, tokens per attempt, and plain resampling with the same
 tokens (oracle pass@k and self-test pick@k), plus the quality of the
 self-written tests.
+
+``--gate-ablation`` runs in-execution debugging twice on the same first
+attempts and self-written tests: tracing every program (``trace: all``) and
+only the programs that fail a self-written test (``trace: failing``). It
+prints, per gate, pass@1 before and after debugging with 95% intervals and
+the number of problems, how many programs correct on the real tests were
+"repaired away" (wrong after debugging) and how many wrong ones were fixed,
+what the model's block verdicts decided, and the tokens each side spent.
 """
 
 from __future__ import annotations
@@ -36,13 +45,20 @@ MODES = {
     ],
     "in-execution": ["plugins.settings.selfdebug.mode=in"],
 }
+GATES = {
+    "trace-all": ["plugins.settings.selfdebug.mode=in", "plugins.settings.selfdebug.trace=all"],
+    "trace-failing": [
+        "plugins.settings.selfdebug.mode=in",
+        "plugins.settings.selfdebug.trace=failing",
+    ],
+}
 SHARED_PURPOSES = {"eval", "tests"}
 
 
-def run_mode(name: str, out: Path, common: list[str]) -> dict:
+def run_mode(name: str, out: Path, common: list[str], settings: dict | None = None) -> dict:
     run_dir = out / name
     args = [sys.executable, "-m", "reasonloop", "eval", str(RECIPE), "--run-dir", str(run_dir)]
-    for item in common + MODES[name]:
+    for item in common + (settings or MODES)[name]:
         args += ["--set", item]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([*args, "--no-progress"], check=True, env=env, cwd=ROOT)
@@ -63,13 +79,63 @@ def seed_from(first: Path, run_dir: Path) -> None:
     (run_dir / "base" / "eval_samples.jsonl").write_text("".join(k + "\n" for k in kept))
 
 
+def _interval(m: dict, key: str) -> str:
+    lo, hi = m["pass_at_k"].get("intervals", {}).get(key, [float("nan")] * 2)
+    return f"{m['pass_at_k'][key]:.1%} [{lo:.1%}, {hi:.1%}]"
+
+
+def gate_ablation(args: argparse.Namespace, common: list[str]) -> None:
+    """In-execution, every program traced vs only those failing a self-written test."""
+    common = [*common, f"plugins.settings.selfdebug.rounds={args.rounds}"]
+    results = {}
+    for i, name in enumerate(GATES):
+        if i:
+            seed_from(args.out / "trace-all", args.out / name)
+        results[name] = run_mode(name, args.out, common, GATES)
+    print(
+        f"\nIn-execution gate ablation: HumanEval problems 0-{args.problems - 1}, {args.n} "
+        f"attempts each, {args.rounds} revision(s), the same first attempts and self-written "
+        "tests on both sides; pass@1 with 95% bootstrap intervals over problems; "
+        "tokens = prompt + completion"
+    )
+    for name, m in results.items():
+        sd = m["plugins"]["selfdebug"]
+        v = sd.get("verdicts", {})
+        tokens = sd.get("tokens", {})
+        spent = {k: t["tokens"] for k, t in tokens.items()}
+        first = "first_attempt_pass@1" if "first_attempt_pass@1" in m["pass_at_k"] else "pass@1"
+        print(
+            f"\n{name}: n = {m['pass_at_k']['problems']} problems, {sd.get('chains', 0)} programs\n"
+            f"  pass@1 before: {_interval(m, first)}   after: {_interval(m, 'pass@1')}\n"
+            f"  repaired away (correct -> wrong): {sd.get('broken', 0)}   "
+            f"fixed (wrong -> correct): {sd.get('fixed', 0)}   "
+            f"revised: {sd.get('debugged', 0)}\n"
+            f"  traced: {v.get('traced', 0)} "
+            f"(passing every self-written test: {v.get('traced_passing_self_tests', 0)})   "
+            f"verdicts: {v.get('outcomes', {})}\n"
+            f"  kept although wrong: {v.get('on_wrong_programs', {}).get('all-correct', 0)}   "
+            f"correct but sent to revision: "
+            f"{sum(n for k, n in v.get('on_correct_programs', {}).items() if k != 'all-correct')}\n"
+            f"  tokens: {spent} (total {sum(spent.values())})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=40)
-    parser.add_argument("--n", type=int, default=4)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-selfdebug")
+    parser.add_argument("--problems", type=int, default=None, help="default 40, ablation 8")
+    parser.add_argument("--n", type=int, default=None, help="default 4, ablation 2")
+    parser.add_argument("--rounds", type=int, default=1, help="revisions (gate ablation)")
+    parser.add_argument("--gate-ablation", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    small = args.gate_ablation
+    args.problems = args.problems or (8 if small else 40)
+    args.n = args.n or (2 if small else 4)
+    args.out = args.out or ROOT / "runs" / ("bench-selfdebug-gate" if small else "bench-selfdebug")
     common = [f"data.eval.0.limit={args.problems}", f"eval.n={args.n}"]
+    if small:
+        gate_ablation(args, common)
+        return
     results = {}
     for i, name in enumerate(MODES):
         if i:

@@ -3,16 +3,18 @@
 Active only when the recipe has ``plugins.settings.selfdebug``. In round 0
 the model writes ``tests`` asserts for each code problem from its
 description alone. In each later round every newest program of a problem is
-run on those self-generated tests in the execution pool; a program that
-fails gets a debugging turn:
+run on those self-generated tests in the execution pool:
 
-- ``mode: post`` (post-execution): the feedback names the failed tests
-  (``feedback: label``) or shows input, expected and actual output or the
+- ``mode: post`` (post-execution): a program that fails gets a debugging
+  turn whose feedback names one failed test (``feedback_tests: one``) or
+  all of them (``label``), or also shows expected and actual output or the
   exception (``feedback: detail``);
-- ``mode: in`` (in-execution): the program runs on a failing test's input
-  under the block tracer, and the model sees only the trace (the variables
-  after each block): no expected output and no verdict; it judges each
-  block and revises.
+- ``mode: in`` (in-execution, see :mod:`.inexecution`): every program
+  (``trace: all``) or every failing one (``trace: failing``) runs on one
+  self-written test's input under the block tracer; the model sees only the
+  trace (no expected output, no pass/fail verdict) and judges each block; a
+  reply judging every block correct keeps the program, any other gets the
+  turn that asks for the fix.
 
 Up to ``rounds`` revisions per program. The real tests are never used for
 debugging: in evaluation they are not even visible (plugins get problems
@@ -32,19 +34,27 @@ from reasonloop import hookimpl
 from reasonloop.core.lineage import SampleTree
 from reasonloop.core.preferences import is_wrong_answer
 from reasonloop.core.records import Message, PreferencePair, Sample, TrainingExample
+from reasonloop.errors import RecipeError
+from reasonloop.plugins.selfdebug.inexecution import (
+    CheckedProgram,
+    revision_requests,
+    trace_requests,
+)
 from reasonloop.plugins.selfdebug.prompts import (
-    call_in_test,
-    debug_in_message,
     debug_post_message,
     entry_point_of,
     write_tests_prompt,
 )
-from reasonloop.plugins.selfdebug.state import NAME, SelfDebugSettings, SelfDebugState
+from reasonloop.plugins.selfdebug.state import (
+    NAME,
+    SelfDebugSettings,
+    SelfDebugState,
+    rounds_needed,
+)
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
     from reasonloop.core.records import Problem, Request
-    from reasonloop.execution import ExecutionResult
 
 __all__ = ["NAME", "SelfDebug", "SelfDebugSettings", "SelfDebugState"]
 
@@ -99,19 +109,19 @@ def reasonloop_run_start(run: RunContext) -> None:
     settings: SelfDebugSettings | None = run.settings_for(NAME)
     if settings is None:
         return
+    needed = rounds_needed(settings)
+    limits = {"train": ("sampling", run.recipe.sampling), "eval": ("eval", run.recipe.eval)}
+    for stage in settings.stages:
+        key, section = limits[stage]
+        if section.max_rounds < needed:
+            turns = "a verdict turn and a fix turn" if settings.mode == "in" else "one turn"
+            raise RecipeError(
+                f"plugins.settings.{NAME}.rounds: {settings.rounds} revisions ({turns} each) "
+                f"need {key}.max_rounds >= {needed} (it is {section.max_rounds})"
+            )
     plugin = SelfDebug(settings)
     run.register_plugin(plugin, NAME)
     run.on_close(plugin.close)
-
-
-def _params(ctx: RoundContext, max_tokens: int | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"n": 1}
-    if ctx.mode == "eval":
-        params["temperature"] = ctx.recipe.eval.temperature
-        max_tokens = max_tokens or ctx.recipe.eval.max_tokens
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
-    return params
 
 
 def _test_requests(ctx: RoundContext, st: SelfDebugState, problems: list[Problem]) -> list[Request]:
@@ -129,7 +139,7 @@ def _test_requests(ctx: RoundContext, st: SelfDebugState, problems: list[Problem
                 purpose="tests",
                 how="test-gen",
                 answers_problem=False,
-                **_params(ctx, st.settings.tests_max_tokens),
+                **st.params(ctx, st.settings.tests_max_tokens),
             )
         )
     return requests
@@ -138,11 +148,12 @@ def _test_requests(ctx: RoundContext, st: SelfDebugState, problems: list[Problem
 def _debug_requests(
     ctx: RoundContext, st: SelfDebugState, problems: list[Problem]
 ) -> list[Request]:
+    """Run the newest programs on their self-written tests; ask for the next debugging turns."""
     from reasonloop.execution import Job
     from reasonloop.verifiers.code import build_program
 
     cfg = st.settings
-    todo: list[tuple[Problem, Sample, list[str], Job]] = []
+    pending: list[tuple[Problem, Sample, list[str], str]] = []
     for p in problems:
         tests = st.tests_for(p, ctx.samples_for(p.id))
         entry = entry_point_of(p.prompt, p.metadata)
@@ -154,55 +165,41 @@ def _debug_requests(
             if s.request.meta.get("debug_round", 0) >= cfg.rounds:
                 continue
             program = build_program(s.text, p.prompt, entry)
-            todo.append((p, s, tests, Job(program, tests=tests, all_tests=True)))
-    results = st.run_jobs([job for *_, job in todo])
-    failing = [(item, res) for item, res in zip(todo, results, strict=True) if not res.correct]
+            pending.append((p, s, tests, program))
+    results = st.run_jobs(
+        [Job(program, tests=tests, all_tests=True) for *_, tests, program in pending]
+    )
+    todo = [CheckedProgram(*item, res) for item, res in zip(pending, results, strict=True)]
     if cfg.mode == "in":
-        messages = _trace_feedback(st, failing)
-    else:
-        messages = [
-            debug_post_message(tests, res, cfg.feedback) for (_, _, tests, _), res in failing
-        ]
+        return revision_requests(ctx, st, problems) + trace_requests(ctx, st, todo)
     requests = []
-    for ((p, s, tests, _), res), feedback in zip(failing, messages, strict=True):
-        depth = s.request.meta.get("debug_round", 0) + 1
+    for c in todo:
+        if c.result.correct:
+            continue
+        feedback = debug_post_message(
+            c.tests, c.result, cfg.feedback, cfg.feedback_tests, key=c.sample.id
+        )
         requests.append(
             ctx.request(
-                p,
+                c.problem,
                 [
-                    *ctx.run.problem_messages(p),
-                    Message(role="assistant", content=s.text),
+                    *ctx.run.problem_messages(c.problem),
+                    Message(role="assistant", content=c.sample.text),
                     Message(role="user", content=feedback),
                 ],
                 plugin=NAME,
                 purpose="debug",
-                how=f"debug-{cfg.mode}",
-                parent=s,
+                how="debug-post",
+                parent=c.sample,
                 meta={
-                    "debug_round": depth,
-                    "self_tests_passed": f"{len(res.passed)}/{len(tests)}",
+                    "debug_round": c.sample.request.meta.get("debug_round", 0) + 1,
+                    "self_tests_passed": f"{len(c.result.passed)}/{len(c.tests)}",
                     "feedback": feedback,
                 },
-                **_params(ctx, cfg.debug_max_tokens),
+                **st.params(ctx, cfg.debug_max_tokens),
             )
         )
     return requests
-
-
-def _trace_feedback(st: SelfDebugState, failing: list[tuple[Any, ExecutionResult]]) -> list[str]:
-    """Run each failing program on one failing test's input under the tracer."""
-    from reasonloop.execution import Job
-
-    jobs, calls = [], []
-    for (p, _, tests, job), res in failing:
-        index = res.failures[0]["test"] if res.failures else 0
-        entry = entry_point_of(p.prompt, p.metadata) or ""
-        call = call_in_test(tests[index], entry) or f"{entry}()"
-        calls.append(call)
-        options = {"keep_blocks": st.settings.trace_blocks}
-        jobs.append(Job(job.program, trace_call=call, trace_options=options))
-    traced = st.run_jobs(jobs)
-    return [debug_in_message(call, res) for call, res in zip(calls, traced, strict=True)]
 
 
 def training_examples(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from reasonloop.execution import ExecutionResult
 from reasonloop.execution.tracing import format_trace
@@ -15,10 +17,20 @@ __all__ = [
     "debug_post_message",
     "entry_point_of",
     "parse_tests",
+    "pick",
+    "revise_after_verdicts_message",
     "write_tests_prompt",
 ]
 
 REVISE = "Fix the function. Reply with the whole corrected function in one ```python code block."
+
+T = TypeVar("T")
+
+
+def pick(items: Sequence[T], key: str) -> T:
+    """One of ``items``, drawn at random but fixed by ``key`` (a sample id): reruns agree."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return items[int.from_bytes(digest[:8], "big") % len(items)]
 
 
 def entry_point_of(prompt: str, metadata: dict[str, Any]) -> str | None:
@@ -79,8 +91,14 @@ def call_in_test(test: str, entry_point: str) -> str | None:
     return None
 
 
-def debug_post_message(tests: list[str], result: ExecutionResult, feedback: str) -> str:
-    """Post-execution feedback: which self-generated tests failed (and, in detail, how)."""
+def debug_post_message(
+    tests: list[str], result: ExecutionResult, feedback: str, shown: str = "all", key: str = ""
+) -> str:
+    """Post-execution feedback: which self-generated tests failed (and, in detail, how).
+
+    ``shown="one"`` shows one failing test, drawn by :func:`pick` with ``key``
+    (the paper's feedback is one failed test); ``"all"`` lists every failure.
+    """
     failed = {f["test"]: f for f in result.failures}
     if result.load_error is not None:
         exc = result.load_error.get("exception", "an error")
@@ -88,32 +106,40 @@ def debug_post_message(tests: list[str], result: ExecutionResult, feedback: str)
             f"Your code does not run: {exc}." if feedback == "detail" else "Your code does not run."
         )
         return f"{head}\n{REVISE}"
-    if feedback == "label":
+    if result.verdict.value == "timeout" and not failed:
+        return f"Your code did not finish within the time limit on the tests.\n{REVISE}"
+    chosen = sorted(failed)
+    if shown == "one" and chosen:
+        chosen = [pick(chosen, key)]
+        lines = ["Your code fails this test:"]
+    else:
         lines = [f"Your code fails {len(failed)} of {len(tests)} tests:"]
-        lines += [tests[i] for i in sorted(failed) if i < len(tests)]
-        if result.verdict.value == "timeout" and not failed:
-            lines = ["Your code did not finish in time on the tests."]
-        return "\n".join(lines) + f"\n{REVISE}"
-    lines = [f"Your code fails {len(failed)} of {len(tests)} tests:"]
-    for i in sorted(failed):
+    for i in chosen:
         record = failed[i]
         lines.append(tests[i] if i < len(tests) else f"test {i}")
+        if feedback == "label":
+            continue
         if "actual" in record:
             lines.append(f"  expected: {record.get('expected')}\n  got: {record['actual']}")
         else:
             where = record.get("frames") or []
             at = f" (line {where[-1]['line']}: {where[-1]['code']})" if where else ""
             lines.append(f"  raised: {record.get('exception')}{at}")
-    if result.verdict.value == "timeout" and not failed:
-        lines = ["Your code did not finish within the time limit on the tests."]
     return "\n".join(lines) + f"\n{REVISE}"
 
 
 def debug_in_message(call: str, result: ExecutionResult) -> str:
-    """In-execution feedback: the trace on one input; no expected output, no verdict."""
+    """In-execution feedback: the trace on one input, and the request to judge each block.
+
+    It shows no expected output and no pass/fail verdict; a program that does
+    not run gets the error and the request to fix it instead.
+    """
     if result.trace is None:
         exc = (result.load_error or {}).get("exception", "")
         return f"Your code does not run: {exc}.\n{REVISE}"
+    if not result.trace.get("blocks"):
+        exc = result.trace.get("exception", "no line of the function ran")
+        return f"Your code does not run on `{call}`: {exc}.\n{REVISE}"
     trace = format_trace(result.trace, call)
     ending = ""
     if "returned" in result.trace:
@@ -123,7 +149,15 @@ def debug_in_message(call: str, result: ExecutionResult) -> str:
     return (
         f"Here is how your function runs on `{call}`, block by block, with the variables "
         f"after each block.\n\n{trace}{ending}\n\n"
-        "Go through the blocks in order and, for each one, say whether it does what the "
-        "task asks ([Block N]: correct or wrong, and why). Then write the corrected function "
-        "in one ```python code block."
+        "Go through the blocks in order and judge each one against the task: does it do "
+        "what the task asks? Answer with one line per block, `[Block N]: correct` or "
+        "`[Block N]: wrong`, then why. Do not write code yet."
+    )
+
+
+def revise_after_verdicts_message() -> str:
+    """The turn after the model judged a trace's blocks: fix what it found wrong."""
+    return (
+        "Now fix the function where you found it wrong. Reply with the whole corrected "
+        "function in one ```python code block."
     )

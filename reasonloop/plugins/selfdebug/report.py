@@ -13,13 +13,15 @@ from reasonloop.core.evaluation import pass_at_k
 from reasonloop.core.lineage import attempt_chains
 from reasonloop.core.records import Problem, Sample
 from reasonloop.core.rundir import JsonlLog, read_jsonl
+from reasonloop.plugins.selfdebug.inexecution import is_verdicts
 from reasonloop.plugins.selfdebug.prompts import entry_point_of
+from reasonloop.plugins.selfdebug.verdicts import parse_block_verdicts
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RunContext
     from reasonloop.plugins.selfdebug.state import SelfDebugState
 
-__all__ = ["report_section", "stage_metrics", "test_quality"]
+__all__ = ["report_section", "stage_metrics", "test_quality", "verdict_figures"]
 
 _DRAWS = 2000
 
@@ -71,6 +73,11 @@ def stage_metrics(
     out: dict[str, Any] = {"mode": cfg.mode, "rounds": cfg.rounds, "tests_asked": cfg.tests}
     if cfg.mode == "post":
         out["feedback"] = cfg.feedback
+        out["feedback_tests"] = cfg.feedback_tests
+    else:
+        out["trace"] = cfg.trace
+        out["all_correct"] = cfg.all_correct
+        out["verdicts"] = verdict_figures(samples)
     out["test_quality"] = test_quality(st, problems, by_problem)
     train = _train_test_quality(st, ctx)
     if train is not None:
@@ -88,6 +95,47 @@ def stage_metrics(
     out["tokens"] = _tokens(samples)
     out["equal_tokens"] = _equal_tokens(st, problems, chains, by_problem, out["tokens"], len(flat))
     return out
+
+
+def verdict_figures(samples: list[Sample]) -> dict[str, Any]:
+    """How the model judged its traces, and how its judgement compares with the real tests.
+
+    ``traced`` counts the verdict requests (programs traced),
+    ``traced_passing_self_tests`` those whose program passed every
+    self-written test (traced only with ``trace: all``). ``outcomes`` counts
+    the replies: ``all-correct`` (the program is kept), ``wrong`` (a block
+    judged wrong), ``incomplete`` (some blocks not judged) and
+    ``unparsable`` (no verdict read). ``on_correct_programs`` and
+    ``on_wrong_programs`` split the outcomes by whether the traced program
+    passes the real tests (known once samples are scored).
+    """
+    by_id = {s.id: s for s in samples}
+    replies = [s for s in samples if is_verdicts(s)]
+    outcomes: dict[str, int] = dict.fromkeys(
+        ("all-correct", "wrong", "incomplete", "unparsable"), 0
+    )
+    on_correct = dict(outcomes)
+    on_wrong = dict(outcomes)
+    passing = blocks_judged = unknown = 0
+    for v in replies:
+        verdicts = parse_block_verdicts(v.completion, v.request.meta.get("blocks", []))
+        outcomes[verdicts.outcome] += 1
+        blocks_judged += len(verdicts.correct) + len(verdicts.wrong)
+        unknown += verdicts.unknown_blocks
+        done, _, total = str(v.request.meta.get("self_tests_passed", "")).partition("/")
+        passing += bool(total) and done == total
+        program = by_id.get(v.request.parent_sample_id or "")
+        if program is not None and program.verdict is not None:
+            (on_correct if program.correct else on_wrong)[verdicts.outcome] += 1
+    return {
+        "traced": len(replies),
+        "traced_passing_self_tests": passing,
+        "outcomes": outcomes,
+        "blocks_judged": blocks_judged,
+        "unknown_blocks": unknown,
+        "on_correct_programs": on_correct,
+        "on_wrong_programs": on_wrong,
+    }
 
 
 def _train_test_quality(st: SelfDebugState, ctx: IterationContext) -> dict[str, Any] | None:
@@ -209,7 +257,9 @@ def report_section(run: RunContext) -> str | None:
     ]
     for stage, f in rows:
         eq = f.get("equal_tokens", {})
-        mode = f["mode"] + (f"/{f['feedback']}" if "feedback" in f else "")
+        mode = "/".join(
+            str(f[k]) for k in ("mode", "feedback", "feedback_tests", "trace") if k in f
+        )
         lines.append(
             f"| {stage} | {mode} | {_pct(f.get('first_attempt_pass@1'))} | "
             f"{_pct(f.get('final_pass@1'))} | {f.get('fixed', '-')} | {f.get('broken', '-')} | "
@@ -218,6 +268,27 @@ def report_section(run: RunContext) -> str | None:
             f"{eq.get('k', '-')} | {_pct(eq.get('oracle_pass@k'))} | "
             f"{_pct(eq.get('self_test_pick@k'))} |"
         )
+    judged = [(stage, f["verdicts"]) for stage, f in rows if f.get("verdicts")]
+    if judged:
+        lines += [
+            "",
+            "In-execution verdicts: programs traced (of them, passing every self-written "
+            "test), and the replies: every block judged correct (program kept), a block "
+            "judged wrong, some blocks not judged, no verdict read; kept programs that are "
+            "in fact wrong, and correct programs sent to revision, by the real tests:",
+            "",
+            "| stage | traced | passing self-tests | all correct | wrong | incomplete | "
+            "unparsable | kept but wrong | correct but revised |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for stage, v in judged:
+            o, good, bad = v["outcomes"], v["on_correct_programs"], v["on_wrong_programs"]
+            revised = sum(n for k, n in good.items() if k != "all-correct")
+            lines.append(
+                f"| {stage} | {v['traced']} | {v['traced_passing_self_tests']} | "
+                f"{o['all-correct']} | {o['wrong']} | {o['incomplete']} | {o['unparsable']} | "
+                f"{bad['all-correct']} | {revised} |"
+            )
     lines += [
         "",
         "Self-generated tests (share the canonical solution passes, where one is known):",

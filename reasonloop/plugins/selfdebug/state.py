@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,10 +10,11 @@ from reasonloop.core.context import TrajectoryForm
 from reasonloop.plugins.selfdebug.prompts import entry_point_of, parse_tests
 
 if TYPE_CHECKING:
+    from reasonloop.core.context import RoundContext
     from reasonloop.core.records import Problem, Sample
     from reasonloop.execution import CodeExecutionPool, ExecutionResult, Job
 
-__all__ = ["NAME", "SelfDebugSettings", "SelfDebugState", "is_tests"]
+__all__ = ["NAME", "SelfDebugSettings", "SelfDebugState", "is_tests", "rounds_needed"]
 
 NAME = "selfdebug"
 
@@ -28,9 +29,21 @@ class SelfDebugSettings(BaseModel):
     #: Post-execution feedback: ``label`` (which tests failed) or ``detail``
     #: (input, expected, actual output or exception).
     feedback: Literal["label", "detail"] = "detail"
+    #: Post-execution: ``one`` failing test in the feedback, drawn at random
+    #: (the paper's feedback), or ``all`` of them.
+    feedback_tests: Literal["one", "all"] = "one"
+    #: In-execution: which programs are traced. ``all``: every program, on the
+    #: input of one self-written test drawn at random, so no expected output
+    #: decides what is debugged; ``failing``: only programs that fail a
+    #: self-written test, on the input of one failing test (LDB's gate).
+    trace: Literal["all", "failing"] = "all"
+    #: In-execution: a reply that judges every block of the trace correct
+    #: ``keep``s the program (no revision); ``revise`` asks for a fix anyway.
+    all_correct: Literal["keep", "revise"] = "keep"
     #: Asserts the model writes per problem.
     tests: int = Field(default=5, ge=1, le=50)
-    #: The most revisions of one program (needs ``max_rounds`` >= rounds + 1).
+    #: The most revisions of one program (needs ``max_rounds`` >= rounds + 1,
+    #: or 2 * rounds + 1 in-execution: a round for the verdicts, one for the fix).
     rounds: int = Field(default=2, ge=1, le=20)
     #: Where it runs: at training time (``train``), at test time (``eval``).
     stages: list[Literal["train", "eval"]] = Field(default_factory=lambda: ["train", "eval"])
@@ -47,6 +60,11 @@ class SelfDebugSettings(BaseModel):
     trace_blocks: int = Field(default=4, ge=1)
     #: Worker processes of the plugin's execution pool (default: one per core).
     workers: int | None = Field(default=None, ge=1)
+
+
+def rounds_needed(settings: SelfDebugSettings) -> int:
+    """Scheduler rounds for ``rounds`` revisions: round 0, then one or two per revision."""
+    return 1 + settings.rounds * (2 if settings.mode == "in" else 1)
 
 
 class SelfDebugState:
@@ -73,6 +91,16 @@ class SelfDebugState:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def params(self, ctx: RoundContext, max_tokens: int | None) -> dict[str, Any]:
+        """Sampling parameters of one of the plugin's requests (eval's in evaluation)."""
+        params: dict[str, Any] = {"n": 1}
+        if ctx.mode == "eval":
+            params["temperature"] = ctx.recipe.eval.temperature
+            max_tokens = max_tokens or ctx.recipe.eval.max_tokens
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        return params
 
     def tests_for(self, problem: Problem, samples: list[Sample]) -> list[str]:
         """The parsed self-generated tests of ``problem`` (from its ``tests`` sample)."""

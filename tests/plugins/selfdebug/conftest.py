@@ -2,8 +2,10 @@
 
 The scripted model (``ScriptedModel``, a fake named as such) stands in for
 SmolLM2-135M, which almost never fixes a program: these tests must see a fix
-happen to check what follows from it. The helpers reach the tests through
-the ``scripted`` fixture.
+happen to check what follows from it. Its class attributes set what it does
+(the first answer, the tests it writes, how it judges a trace, whether it
+trusts a wrong test); ``run_loop`` resets them after each run. The helpers
+reach the tests through the ``scripted`` fixture.
 """
 
 from __future__ import annotations
@@ -26,36 +28,68 @@ BUGGY = "```python\ndef add(a, b):\n    return a - b\n```"
 
 FIXED = "```python\ndef add(a, b):\n    return a + b\n```"
 
+# What a model that trusts the wrong test add(2, 2) == 5 writes.
+BROKEN = "```python\ndef add(a, b):\n    return a + b + (a == 2)\n```"
+
 
 # Two right tests and one wrong one (the canonical solution passes 2 of 3).
 WRITTEN_TESTS = (
     "```python\nassert add(1, 2) == 3\nassert add(0, 0) == 0\nassert add(2, 2) == 5\n```"
 )
 
+# Only right tests: a correct program passes them all.
+RIGHT_TESTS = "```python\nassert add(1, 2) == 3\nassert add(0, 0) == 0\n```"
+
 REAL_TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
+
+
+def judge_blocks(program: str) -> str:
+    """The scripted verdicts: block 0 of a subtracting program is wrong, else all is correct."""
+    if "a - b" in program:
+        return "[Block 0]: wrong, it subtracts b instead of adding it."
+    return "[Block 0]: correct, it returns the sum."
 
 
 class ScriptedModel:
     """A fake model: buggy first answers, fixed ones after feedback that shows the bug."""
 
     prompts: ClassVar[list[Request]] = []
+    first: ClassVar[str] = BUGGY
+    written: ClassVar[str] = WRITTEN_TESTS
+    judge: ClassVar = staticmethod(judge_blocks)
+    #: Rewrites a correct program to pass add(2, 2) == 5 when feedback shows that test.
+    gullible: ClassVar[bool] = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.prompts = []
+        cls.first, cls.written, cls.gullible = BUGGY, WRITTEN_TESTS, False
+        cls.judge = staticmethod(judge_blocks)
 
     def generate(self, requests: Sequence[Request], on_progress=None) -> list[list[Completion]]:
         out = []
         for r in requests:
             ScriptedModel.prompts.append(r)
             last = r.messages[-1].content
+            program = next((m.content for m in r.messages if m.role == "assistant"), "")
             if r.purpose == "tests":
-                text = WRITTEN_TESTS
+                text = ScriptedModel.written
+            elif r.purpose == "verdicts":
+                text = ScriptedModel.judge(program)
+            elif r.purpose == "debug" and ScriptedModel.gullible and "add(2, 2) == 5" in last:
+                text = BROKEN
             elif r.purpose == "debug" and (
-                r.messages[-2].content == FIXED  # keeps a fixed program
+                program == FIXED  # keeps a fixed program
                 or "got: -1" in last  # detail feedback shows the bug
-                or "a = 1, b = 2" in last  # so does the trace
+                or "[Block 0]: wrong" in "\n".join(m.content for m in r.messages)  # own verdict
+                or "Your code does not run" in last
                 or "assert add(1, 2) == 3" in last  # label feedback names the test
             ):
                 text = FIXED
-            else:
+            elif r.purpose == "debug":
                 text = BUGGY
+            else:
+                text = ScriptedModel.first
             out.append(
                 [Completion(text=text, prompt_tokens=50, completion_tokens=20)] * r.sampling.n
             )
@@ -101,11 +135,17 @@ def recipe(tmp_path: Path, data: Path, **settings) -> dict:
 
 
 def run_loop(run_context, tmp_path: Path, data: Path, **settings) -> Path:
+    """Run the loop on the scripted model as its class attributes stand, then reset them."""
     ScriptedModel.prompts = []
-    run = run_context(
-        recipe(tmp_path, data, **settings), extra_plugins=[ScriptedPlugin()], start=False
-    )
-    Loop(run).run_all()
+    try:
+        run = run_context(
+            recipe(tmp_path, data, **settings), extra_plugins=[ScriptedPlugin()], start=False
+        )
+        Loop(run).run_all()
+    finally:
+        prompts = ScriptedModel.prompts
+        ScriptedModel.reset()
+        ScriptedModel.prompts = prompts
     return tmp_path / "run"
 
 
@@ -114,6 +154,8 @@ def scripted() -> SimpleNamespace:
     """The scripted model, its texts and the helpers that run the loop on it."""
     return SimpleNamespace(
         FIXED=FIXED,
+        BROKEN=BROKEN,
+        RIGHT_TESTS=RIGHT_TESTS,
         ScriptedModel=ScriptedModel,
         ScriptedPlugin=ScriptedPlugin,
         recipe=recipe,

@@ -16,7 +16,9 @@ from reasonloop.core.rundir import JsonlLog, read_jsonl
 
 
 def test_post_execution_debugging_through_the_loop(tmp_path, code_data, run_context, scripted):
-    run = scripted.run_loop(run_context, tmp_path, code_data, feedback="detail")
+    run = scripted.run_loop(
+        run_context, tmp_path, code_data, feedback="detail", feedback_tests="all"
+    )
     samples = list(JsonlLog(run / "iter-000" / "samples.jsonl", Sample))
     by_purpose = {
         p: [s for s in samples if s.request.purpose == p] for p in ("sample", "tests", "debug")
@@ -101,24 +103,36 @@ def test_label_feedback_and_rounds_limit(tmp_path, code_data, run_context, scrip
     assert "got:" not in debug[0].request.messages[-1].content
 
 
-def test_in_execution_debugging_through_the_loop(tmp_path, code_data, run_context, scripted):
-    run = scripted.run_loop(run_context, tmp_path, code_data, mode="in", trajectories="chain")
-    debug = [
-        s
-        for s in JsonlLog(run / "iter-000" / "samples.jsonl", Sample)
-        if s.request.purpose == "debug"
-    ]
-    assert debug and all(s.request.how == "debug-in" for s in debug)
-    feedback = debug[0].request.messages[-1].content
-    assert "[Block 0]" in feedback and "a = 1, b = 2" in feedback
-    assert "expected" not in feedback.lower() and "fails" not in feedback
-    assert all(s.correct for s in debug)
-    # Multi-turn examples: the failed attempt is in the prompt, its loss masked.
-    example = read_jsonl(run / "iter-000" / "selected.jsonl", TrainingExample)[0]
-    assert [m.role for m in example.messages] == ["user", "assistant", "user", "assistant"]
-    assert example.messages[1].train is False and example.messages[-1].train is True
-    row = json.loads((run / "iter-000" / "train.jsonl").read_text().splitlines()[0])
-    assert set(row) == {"prompt", "completion"} and len(row["prompt"]) == 3
+def test_post_execution_shows_one_failing_test_by_default(
+    tmp_path, code_data, run_context, scripted
+):
+    """The paper's feedback: one failed test, the same one on a rerun; ``all`` lists every one."""
+    from reasonloop.plugins.selfdebug.prompts import pick
+
+    run = scripted.run_loop(run_context, tmp_path, code_data, rounds=1)
+    samples = list(JsonlLog(run / "iter-000" / "samples.jsonl", Sample))
+    written = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(2, 2) == 5"]
+    debug = [s for s in samples if s.request.purpose == "debug"]
+    assert len(debug) == 6
+    for s in debug:
+        feedback = s.request.meta["feedback"]
+        shown = [t for t in written if t in feedback]
+        assert feedback.startswith("Your code fails this test:") and len(shown) == 1
+        # a - b fails tests 0 and 2; the one shown is drawn by the program's id
+        assert shown == [written[pick([0, 2], s.request.parent_sample_id)]]
+    assert len({s.request.meta["feedback"] for s in debug}) == 2  # both failures get shown
+
+
+def test_a_wrong_self_test_repairs_a_correct_program_away(
+    tmp_path, code_data, run_context, scripted
+):
+    """Correct first programs, a wrong self-written test, a model that trusts it: broken."""
+    scripted.ScriptedModel.first = scripted.FIXED
+    scripted.ScriptedModel.gullible = True
+    run = scripted.run_loop(run_context, tmp_path, code_data, rounds=1, feedback_tests="all")
+    sd = json.loads((run / "iter-000" / "eval.json").read_text())["plugins"]["selfdebug"]
+    assert (sd["first_attempt_pass@1"], sd["final_pass@1"], sd["broken"]) == (1.0, 0.0, 6)
+    assert sd["feedback_tests"] == "all"
 
 
 @pytest.mark.slow

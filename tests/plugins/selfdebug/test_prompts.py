@@ -10,6 +10,7 @@ from reasonloop.plugins.selfdebug.prompts import (
     debug_post_message,
     entry_point_of,
     parse_tests,
+    pick,
 )
 
 
@@ -57,6 +58,31 @@ def test_detail_feedback_shows_expected_actual_and_exceptions():
     assert "raised: TypeError: bad (line 2: x())" in debug_post_message(tests, crash, "detail")
 
 
+def test_one_failing_test_is_drawn_by_key_and_all_lists_every_one():
+    tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(2, 2) == 5"]
+    result = ExecutionResult(
+        verdict=Verdict.WRONG,
+        tests=3,
+        passed=[1],
+        failures=[
+            {"test": 0, "exception": "AssertionError", "actual": "-1", "expected": "3"},
+            {"test": 2, "exception": "AssertionError", "actual": "0", "expected": "5"},
+        ],
+    )
+    shown = {}
+    for key in (f"sample-{i}" for i in range(40)):
+        text = debug_post_message(tests, result, "detail", "one", key=key)
+        assert text == debug_post_message(tests, result, "detail", "one", key=key)
+        named = [t for t in tests if t in text]
+        assert len(named) == 1 and text.count("expected:") == 1
+        assert named == [tests[pick([0, 2], key)]]
+        shown[named[0]] = shown.get(named[0], 0) + 1
+    assert set(shown) == {tests[0], tests[2]}  # both failures get drawn
+    every = debug_post_message(tests, result, "label", "all")
+    assert every.startswith("Your code fails 2 of 3 tests:")
+    assert tests[0] in every and tests[2] in every and tests[1] not in every
+
+
 def test_in_execution_feedback_has_the_trace_but_no_expected_output_or_verdict():
     trace = {
         "blocks": [
@@ -76,5 +102,6 @@ def test_in_execution_feedback_has_the_trace_but_no_expected_output_or_verdict()
     result = ExecutionResult(verdict=Verdict.CORRECT, trace=trace)
     text = debug_in_message("add(1, 2)", result)
     assert "[Block 0]" in text and "a = 1, b = 2" in text and "returned -1" in text
+    assert "Do not write code yet" in text and "```python" not in text
     for leak in ("expected", "== 3", "fail", "wrong answer"):
         assert leak not in text.lower()
