@@ -272,4 +272,8 @@ def test_a_swap_player_runs_each_value(tiny_recipe, tmp_path, cli):
         assert recipe.eval.max_tokens == limit
     assert on["tokens"] > off["tokens"]
     assert values(data)["budget"][0] == pytest.approx(on["metric"] - off["metric"])
-    assert "eval.max_tokens=8" in outcome.stdout
+    assert "budget" in outcome.stdout
+    report = (out / "attribution.md").read_text()
+    assert "| (none) | eval.max_tokens=8 |" in report
+    assert "| budget | eval.max_tokens=24 |" in report
+    assert "- `budget`: `eval.max_tokens` is `8` off, `24` on" in report
