@@ -336,8 +336,23 @@ def eval_(
 def attribute(
     recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
     plugins_: Annotated[
-        str, typer.Option("--plugins", help="Comma-separated plugins to attribute.")
-    ],
+        str | None,
+        typer.Option("--plugins", help="Comma-separated plugins to attribute (off: disabled)."),
+    ] = None,
+    matched: Annotated[
+        str | None,
+        typer.Option(
+            "--matched",
+            help="Comma-separated plugins whose off state spends their tokens on plain resampling.",
+        ),
+    ] = None,
+    swaps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--swap",
+            help="A player that swaps a recipe key: [NAME:]dotted.key=OFF|ON (repeatable).",
+        ),
+    ] = None,
     metric: Annotated[
         str, typer.Option(help="A dotted key of the final stage's eval.json.")
     ] = "eval.accuracy",
@@ -357,14 +372,16 @@ def attribute(
     ] = None,
     no_progress: NoProgress = False,
 ) -> None:
-    """Run every subset of some plugins; print each one's Shapley and Banzhaf value."""
+    """Run every subset of some players; print each one's Shapley and Banzhaf value."""
     from reasonloop.attribution import Attribution
+    from reasonloop.attribution.players import Player, parse_swap
     from reasonloop.attribution.report import (
         format_interval,
         format_metric,
         format_value,
         interval_note,
         subset_label,
+        subset_setup,
     )
     from reasonloop.core.plugins import make_plugin_manager
     from reasonloop.core.settings import validate_plugin_settings
@@ -374,7 +391,9 @@ def attribute(
     mode = "eval" if eval_mode else "run"
     suffix = "-eval-attribution" if eval_mode else "-attribution"
     target = output or r.resolved_run_dir().with_name(r.resolved_run_dir().name + suffix)
-    names = [p.strip() for p in plugins_.split(",") if p.strip()]
+    players: list[str | Player] = [p.strip() for p in (plugins_ or "").split(",") if p.strip()]
+    players += [Player(p.strip(), "matched") for p in (matched or "").split(",") if p.strip()]
+    players += [parse_swap(text) for text in swaps or []]
     seed_list = None
     if seeds is not None:
         try:
@@ -383,7 +402,7 @@ def attribute(
             raise UsageError(f"--seeds {seeds!r}: expected integers, e.g. --seeds 0,1,2") from None
     job = Attribution(
         r,
-        names,
+        players,
         target,
         metric=metric,
         mode=mode,
@@ -393,9 +412,9 @@ def attribute(
     )
     data = job.run()
     under = f", seeds {seeds}" if seed_list else ""
-    values = Table(title=f"{metric}: contribution per plugin ({r.name}, {mode}{under})")
-    for col in ("plugin", "Shapley value [95%]", "Banzhaf value [95%]"):
-        values.add_column(col, justify="left" if col == "plugin" else "right")
+    values = Table(title=f"{metric}: contribution per player ({r.name}, {mode}{under})")
+    for col in ("player", "Shapley value [95%]", "Banzhaf value [95%]"):
+        values.add_column(col, justify="left" if col == "player" else "right")
     for name, v in data["values"].items():
         values.add_row(name, format_value(v, "shapley"), format_value(v, "banzhaf"))
     out.print(values)
@@ -407,13 +426,17 @@ def attribute(
             out.print(f"{name}: {said}", soft_wrap=True, markup=False, highlight=False)
     out.print(interval_note(data), soft_wrap=True)
     subsets = Table(title="subsets")
-    for col in ("plugins on", metric, "[95%]", "problems", "tokens", "wall time", ""):
+    setups = [subset_setup(row) for row in data["subsets"]]
+    columns = ["players on", metric, "[95%]", "problems", "tokens", "wall time", ""]
+    if any(setups):
+        columns.insert(1, "off states")
+    for col in columns:
         subsets.add_column(
-            col, justify="left" if col == "plugins on" else "right", no_wrap=col == "plugins on"
+            col, justify="left" if col == "players on" else "right", no_wrap=col == "players on"
         )
-    for row in data["subsets"]:
+    for row, setup in zip(data["subsets"], setups, strict=True):
         mark = "best" if row == data["best"] else "worst" if row == data["worst"] else ""
-        subsets.add_row(
+        cells = [
             subset_label(row),
             format_metric(row["metric"]),
             format_interval(row["interval"]),
@@ -421,7 +444,10 @@ def attribute(
             str(row["tokens"]),
             f"{row['seconds']:.0f} s",
             mark,
-        )
+        ]
+        if any(setups):
+            cells.insert(1, setup)
+        subsets.add_row(*cells)
     out.print(subsets)
     out.print(
         f"best: {subset_label(data['best'])} ({format_metric(data['best']['metric'])}), "

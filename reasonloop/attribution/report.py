@@ -15,6 +15,7 @@ __all__ = [
     "format_value",
     "interval_note",
     "subset_label",
+    "subset_setup",
     "write_markdown",
     "write_plot",
 ]
@@ -25,6 +26,34 @@ NOT_DISTINGUISHABLE = "not distinguishable from zero"
 
 def subset_label(row: dict[str, Any]) -> str:
     return " + ".join(row["plugins"]) or "(none)"
+
+
+def subset_setup(row: dict[str, Any]) -> str:
+    """What the subset's off states hold: swapped values and the tokens resampled instead."""
+    parts = [f"{k}={v}" for k, v in (row.get("swapped") or {}).items()]
+    if row.get("matched_off"):
+        who = "+".join(row["matched_off"])
+        runs = row.get("seeds") or [row]
+        reports = [r.get("resample") for r in runs]
+        if all(reports):
+            spent = sum(r["spent"] for r in reports)  # type: ignore[index]
+            budget = sum(r["budget"] for r in reports)  # type: ignore[index]
+            parts.append(f"{who} off: resampled {spent} of {budget} tokens")
+        else:
+            parts.append(f"{who} off: resampling (budget not measured yet)")
+    return "; ".join(parts)
+
+
+def _player_line(player: dict[str, Any]) -> str:
+    if player["kind"] == "swap":
+        return (
+            f"- `{player['name']}`: `{player['key']}` is `{player['off']}` off, `{player['on']}` on"
+        )
+    if player["kind"] == "matched":
+        return (
+            f"- `{player['name']}`: plugin, token-matched: off, its tokens go to plain resampling"
+        )
+    return f"- `{player['name']}`: plugin, off: disabled"
 
 
 def format_metric(value: float | None, signed: bool = False) -> str:
@@ -87,15 +116,18 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     under = f", under seeds {', '.join(map(str, seeds))} (the mean over seeds)" if seeds else ""
     per_seed = "per seed | " if seeds else ""
     lines = [
-        f"# Plugin attribution: {data['recipe']}",
+        f"# Attribution: {data['recipe']}",
         "",
         f"`{metric}` of {how} for each of the {len(data['subsets'])} subsets of "
         f"{', '.join(plugins)}{under}.",
         "",
     ]
+    players = data.get("players") or []
+    if any(p["kind"] != "plugin" for p in players):
+        lines += ["Players:", "", *(_player_line(p) for p in players), ""]
     if data["complete"]:
         lines += [
-            "| plugin | Shapley value [95% interval] | Banzhaf value [95% interval] |",
+            "| player | Shapley value [95% interval] | Banzhaf value [95% interval] |",
             "|---|---:|---:|",
             *(
                 f"| {p} | {format_value(v, 'shapley')} | {format_value(v, 'banzhaf')} |"
@@ -106,7 +138,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
             "",
             f"The Shapley values add up to v(all) - v(none) = {format_metric(data['all'])} - "
             f"{format_metric(data['none'])}. The Banzhaf value is each plugin's marginal gain "
-            "averaged over the other plugins' subsets with equal weight.",
+            "averaged over the other players' subsets with equal weight.",
             "",
             f"- best subset: {subset_label(data['best'])} "
             f"({metric} {format_metric(data['best']['metric'])})",
@@ -116,23 +148,30 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         ]
     else:
         lines += ["The attribution is not complete: some subsets have not run yet.", ""]
+    setups = [subset_setup(row) for row in data["subsets"]]
+    setup_head = "off states | " if any(setups) else ""
     lines += [
         "## Subsets",
         "",
-        f"| plugins on | {metric} [95% interval] | problems | {per_seed}tokens | wall time "
-        "| run directory |",
-        f"|---|---:|---:|{'---|' if seeds else ''}---:|---:|---|",
+        f"| players on | {setup_head}{metric} [95% interval] | problems | {per_seed}tokens "
+        "| wall time | tokens by plugin | run directory |",
+        f"|---|{'---|' if any(setups) else ''}---:|---:|{'---|' if seeds else ''}---:|---:"
+        "|---|---|",
     ]
-    for row in data["subsets"]:
+    for row, setup in zip(data["subsets"], setups, strict=True):
         runs = row.get("seeds") or [row]
         seed_cell = ""
         if seeds:
             seed_cell = (
                 ", ".join(f"{r['seed']}: {format_metric(r['metric'])}" for r in runs) + " | "
             )
+        setup_cell = f"{setup or '-'} | " if any(setups) else ""
+        by_plugin = runs[0].get("tokens_by_plugin") or {}
+        spent = ", ".join(f"{p} {t}" for p, t in by_plugin.items()) if not seeds else ""
         lines.append(
-            f"| {subset_label(row)} | {_metric_cell(row)} | {row.get('problems') or '-'} "
-            f"| {seed_cell}{_cost(row)} | {'<br>'.join(r['run_dir'] for r in runs)} |"
+            f"| {subset_label(row)} | {setup_cell}{_metric_cell(row)} "
+            f"| {row.get('problems') or '-'} | {seed_cell}{_cost(row)} | {spent or '-'} "
+            f"| {'<br>'.join(r['run_dir'] or '-' for r in runs)} |"
         )
     total = data["total"]
     lines += [

@@ -1,22 +1,28 @@
-"""The runs of an attribution: one recipe per subset of plugins, and its score.
+"""The runs of an attribution: one recipe per subset of players, and its score.
 
-A subset's recipe is the user's recipe with the named plugins outside the
-subset added to ``plugins.disable``, so a plugin is switched off the way a
-user blocks it: it is not loaded at all, built-in or installed alike. Each
-recipe is keyed by a hash of its canonical JSON, which names the subset's run
-directory; the same recipe is never run twice.
+A subset's recipe is the user's recipe with each player set on or off
+(:mod:`reasonloop.attribution.players`): a plugin outside the subset is
+added to ``plugins.disable``, so it is switched off the way a user blocks
+it (not loaded at all, built-in or installed alike); a swapped key takes its
+off or on value; a token-matched plugin outside the subset is disabled and
+its tokens go to ``plugins.settings.resample``, once the run where it was on
+has measured them (:func:`with_budgets`). Each recipe is keyed by a hash of
+its canonical JSON, which names the subset's run directory; the same recipe
+is never run twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from reasonloop.attribution.players import RESAMPLE, Player, players_from
 from reasonloop.attribution.values import all_coalitions
-from reasonloop.core.recipe import Recipe
+from reasonloop.core.recipe import Recipe, apply_overrides
 from reasonloop.errors import UsageError
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "numeric_keys",
     "plan_subsets",
     "recipe_key",
+    "with_budgets",
 ]
 
 Mode = Literal["run", "eval"]
@@ -41,16 +48,30 @@ IGNORED_KEYS = ("name", "run_dir")
 
 @dataclass(frozen=True)
 class Subset:
-    """One run of an attribution: the named plugins on, the others disabled."""
+    """One run of an attribution: the players in ``plugins`` on, the others off."""
 
+    #: The players on, by name (plugins, matched plugins and swaps alike).
     plugins: tuple[str, ...]
+    #: The plugins this run disables (plugin and matched players off).
     disabled: tuple[str, ...]
     recipe: Recipe
     key: str
+    #: Each swapped key and the value it holds in this run.
+    swapped: tuple[tuple[str, Any], ...] = ()
+    #: The matched players off, whose tokens this run resamples with.
+    matched: tuple[str, ...] = ()
+    #: Tokens of resampling per stage (``iter-000/train``, ``base/eval``);
+    #: ``None`` until the run with ``matched`` on has measured them.
+    budgets: Mapping[str, int] | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
         return "+".join(self.plugins) or "(none)"
+
+    @property
+    def ready(self) -> bool:
+        """Whether the recipe is final: no resampling budget is still to be measured."""
+        return not self.matched or self.budgets is not None
 
 
 def recipe_key(recipe: Recipe, mode: Mode) -> str:
@@ -64,24 +85,53 @@ def recipe_key(recipe: Recipe, mode: Mode) -> str:
 
 
 def plan_subsets(
-    recipe: Recipe, plugins: list[str], mode: Mode, seed: int | None = None
+    recipe: Recipe, players: Iterable[str | Player], mode: Mode, seed: int | None = None
 ) -> list[Subset]:
-    """Every subset of ``plugins`` as a recipe; the empty subset first, all of them last.
+    """Every subset of ``players`` as a recipe; the empty subset first, all of them last.
 
-    With ``seed`` every recipe runs under that ``seed`` instead of its own; a
-    seed equal to the recipe's gives the same keys, and so the same runs.
+    ``players`` are plugin names or :class:`~reasonloop.attribution.players.Player`
+    objects. With ``seed`` every recipe runs under that ``seed`` instead of
+    its own; a seed equal to the recipe's gives the same keys, and so the
+    same runs. A subset with matched players off is not ready
+    (:attr:`Subset.ready`) until :func:`with_budgets` gives it their tokens.
     """
+    found = players_from(players)
+    names = [p.name for p in found]
     subsets = []
-    for coalition in all_coalitions(plugins):
-        on = tuple(p for p in plugins if p in coalition)
-        off = tuple(p for p in plugins if p not in coalition)
+    for coalition in all_coalitions(names):
+        on = tuple(p.name for p in found if p.name in coalition)
+        off = [p for p in found if p.name not in coalition]
+        disabled = tuple(p.name for p in off if p.kind in ("plugin", "matched"))
+        matched = tuple(p.name for p in off if p.kind == "matched")
+        swapped = tuple(
+            (str(p.key), p.on if p.name in coalition else p.off) for p in found if p.kind == "swap"
+        )
         data = recipe.model_dump(mode="json")
-        data["plugins"]["disable"] = sorted(set(data["plugins"]["disable"]) | set(off))
+        data["plugins"]["disable"] = sorted(set(data["plugins"]["disable"]) | set(disabled))
         if seed is not None:
             data["seed"] = seed
+        for key, value in swapped:
+            # JSON text is YAML, so the value arrives exactly as parsed.
+            data = apply_overrides(data, [f"{key}={json.dumps(value)}"], f"--swap {key}")
         sub = Recipe.model_validate(data)
-        subsets.append(Subset(on, off, sub, recipe_key(sub, mode)))
+        key = recipe_key(sub, mode)
+        subsets.append(Subset(on, disabled, sub, key, swapped, matched))
     return subsets
+
+
+def with_budgets(subset: Subset, budgets: Mapping[str, int], mode: Mode) -> Subset:
+    """``subset`` with its matched players' tokens spent on resampling, stage by stage.
+
+    Stages with no tokens are left out; with none at all the recipe is the
+    plain one (the matched players spent nothing, so nothing replaces them).
+    """
+    spend = {stage: int(t) for stage, t in sorted(budgets.items()) if t > 0}
+    if not spend:
+        return replace(subset, budgets={})
+    data = subset.recipe.model_dump(mode="json")
+    data["plugins"]["settings"][RESAMPLE] = {"budgets": spend}
+    sub = Recipe.model_validate(data)
+    return replace(subset, recipe=sub, key=recipe_key(sub, mode), budgets=spend)
 
 
 def final_eval_path(recipe: Recipe, mode: Mode, run_dir: Path) -> Path:

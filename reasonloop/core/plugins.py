@@ -49,6 +49,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "reasonloop.plugins.selfdebug",
     "reasonloop.plugins.critic",
     "reasonloop.plugins.guidance",
+    "reasonloop.plugins.resample",
     "reasonloop.plugins.raters",
     "reasonloop.plugins.curriculum",
     "reasonloop.plugins.tracking",

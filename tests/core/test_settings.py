@@ -21,6 +21,7 @@ MISSPELT = {
     "curriculum": ("curriculm", "preferense", "preference"),
     "guidance": ("guidanse", "atempts", "attempts"),
     "raters": ("rater", "kep", "keep"),
+    "resample": ("resampel", "token_budgt", "token_budget"),
     "selfdebug": ("selfdebg", "feedbak", "feedback"),
 }
 
@@ -51,7 +52,7 @@ def test_validate_rejects_a_misspelt_plugin_name(cli, write_recipe, plugin):
     assert "Traceback" not in outcome.stderr
     message = " ".join(outcome.stderr.split())
     assert f"{path}: plugins.settings.{wrong}: no plugin declares settings '{wrong}'" in message
-    assert "known: critic, curriculum, guidance, raters, selfdebug" in message
+    assert "known: critic, curriculum, guidance, raters, resample, selfdebug" in message
     assert f"did you mean '{plugin}'?" in message
 
 

@@ -18,6 +18,7 @@ from reasonloop.core.records import Sample
 from reasonloop.plugins.critic.rounds import critique_of, is_critique, is_plain, is_refinement
 from reasonloop.plugins.critic.rounds import normalised as _normalised
 from reasonloop.plugins.critic.settings import CriticSettings
+from reasonloop.verifiers.vote import majority
 
 __all__ = [
     "CritiqueChains",
@@ -27,31 +28,6 @@ __all__ = [
     "refine_metrics",
     "select_metrics",
 ]
-
-
-def majority(answers: list[Sample]) -> Sample | None:
-    """The first answer of the largest group of equivalent answers (earliest group on ties).
-
-    Answers without an extracted answer do not vote; ``None`` when none has one.
-    """
-    # Imported here: the math verifier is heavy, and the plugin loads for every command.
-    from reasonloop.verifiers.math import answers_match
-
-    groups: list[list[Sample]] = []
-    for s in answers:
-        if not s.extracted:
-            continue
-        for g in groups:
-            rep = g[0].extracted or ""
-            if s.extracted == rep or answers_match(s.extracted, rep):
-                g.append(s)
-                break
-        else:
-            groups.append([s])
-    if not groups:
-        return None
-    best = max(range(len(groups)), key=lambda i: (len(groups[i]), -i))
-    return groups[best][0]
 
 
 def prefix_sizes(n: int) -> list[int]:
