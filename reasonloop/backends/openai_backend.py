@@ -185,7 +185,7 @@ class OpenAIBackend(Backend):
         """Each token's log-probability given those before it, from the server's echo.
 
         Sequences go out ``score_batch_size`` to a call as token-id prompts
-        with ``echo``, ``logprobs: 0`` and one generated token, which is
+        with ``echo``, ``logprobs: 1`` and one generated token, which is
         dropped.
         """
         todo = [i for i, s in enumerate(sequences) if s]
@@ -298,7 +298,9 @@ class OpenAIBackend(Backend):
             max_tokens=1,
             temperature=0.0,
             echo=True,
-            logprobs=0,
+            # 1, not 0: some servers test ``logprobs`` for truth before they
+            # return prompt logprobs; token_logprobs are the prompt's own tokens either way.
+            logprobs=1,
             extra_body=self.options.extra_body or None,
         )
         choices = sorted(response.choices, key=lambda c: c.index)
