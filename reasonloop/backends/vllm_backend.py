@@ -204,10 +204,12 @@ class VLLMBackend(Backend):
                 raise BackendError(
                     f"vllm returned {len(scored)} prompt logprobs for {len(ids)} tokens"
                 )
-            out[i] = [None] + [
-                scored[t][ids[t]].logprob if scored[t] and ids[t] in scored[t] else None
-                for t in range(1, len(ids))
-            ]
+            missing = [t for t in range(1, len(ids)) if not scored[t] or ids[t] not in scored[t]]
+            if missing:
+                raise BackendError(
+                    f"vllm returned no prompt logprob for token positions {missing[:5]}"
+                )
+            out[i] = [None] + [scored[t][ids[t]].logprob for t in range(1, len(ids))]
         return out
 
     def prompt_ids(self, request: Request) -> list[int]:
