@@ -16,6 +16,14 @@ keeps using the server. A request naming a model the server does not serve
 gets 404. More than ``max_pending`` waiting requests get
 ``429 Too Many Requests`` with ``Retry-After``, so clients back off instead
 of queueing without bound.
+
+Scoring: a ``/v1/completions`` request with ``echo`` and ``logprobs`` whose
+``prompt`` is token ids (one list, or a list of lists) gets each prompt
+token's log-probability in ``choices[i].logprobs.token_logprobs`` (``None``
+for the first), computed in one batched call of the backend's
+``token_logprobs`` (backends with ``scores_tokens``); ``max_tokens`` must be
+0 or 1 and nothing is generated. This is what the ``openai`` backend's
+``token_logprobs`` sends, as it does to vLLM's server.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reasonloop.core.protocols import capability
 from reasonloop.core.records import Completion, Message, Request, SamplingParams
 
 __all__ = ["ModelServer", "parse_openai_request"]
@@ -40,6 +49,34 @@ __all__ = ["ModelServer", "parse_openai_request"]
 
 class BadRequest(ValueError):
     """The client's JSON does not make a valid request (HTTP 400)."""
+
+
+def parse_score_request(body: dict[str, Any]) -> list[list[int]]:
+    """The token-id prompts of an ``echo`` + ``logprobs`` completions request."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and prompt and all(_is_token(t) for t in prompt):
+        sequences = [prompt]
+    elif (
+        isinstance(prompt, list)
+        and prompt
+        and all(isinstance(p, list) and p and all(_is_token(t) for t in p) for p in prompt)
+    ):
+        sequences = prompt
+    else:
+        raise BadRequest(
+            "echo with logprobs scores token ids here: send prompt as a list of token "
+            "ids or a list of such lists"
+        )
+    max_tokens = body.get("max_tokens", 16)
+    if max_tokens not in (0, 1):
+        raise BadRequest(
+            "echo with logprobs scores the prompt only on this server: set max_tokens to 0 or 1"
+        )
+    return [list(s) for s in sequences]
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def parse_openai_request(body: Any, chat: bool) -> Request:
@@ -131,6 +168,8 @@ class ModelServer:
         self.loader = loader
         self.backends: dict[str, Any] = {model_name: backend}
         self._loading = threading.Lock()
+        #: One model call at a time: the batcher's generation, or a scoring request.
+        self._busy = threading.Lock()
         self._queue: queue.Queue[tuple[Request, Future[list[Completion]]]] = queue.Queue()
         self._stopping = threading.Event()
         self._batcher = threading.Thread(target=self._batch_loop, name="batcher", daemon=True)
@@ -173,6 +212,14 @@ class ModelServer:
         self._queue.put((request, future))
         return future
 
+    def score(self, sequences: list[list[int]], model: str | None = None) -> list[list[Any]]:
+        """Each token's log-probability given those before it, under ``model``."""
+        backend = self.backends[model or self.model_name]
+        if not capability(backend, "scores_tokens"):
+            raise BadRequest(f"the {type(backend).__name__} behind this server cannot score tokens")
+        with self._busy:
+            return backend.token_logprobs(sequences)
+
     def _batch_loop(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -196,7 +243,8 @@ class ModelServer:
                 by_model.setdefault(item[0].meta["model"], []).append(item)
             for model, group in by_model.items():
                 try:
-                    results = self.backends[model].generate([r for r, _ in group])
+                    with self._busy:
+                        results = self.backends[model].generate([r for r, _ in group])
                 except Exception as exc:  # the client gets a 500 naming it
                     for _, future in group:
                         future.set_exception(exc)
@@ -280,6 +328,10 @@ class ModelServer:
                         f"(serving: {', '.join(server.backends)})",
                     )
                     return
+                scoring = isinstance(body, dict) and body.get("echo") and not chat
+                if scoring and body.get("logprobs") is not None:
+                    self._score(body, model)
+                    return
                 try:
                     request = parse_openai_request(body, chat)
                 except ValueError as exc:
@@ -300,7 +352,49 @@ class ModelServer:
                 served = model or server.model_name
                 self._send(HTTPStatus.OK, _response(served, request, completions, chat))
 
+            def _score(self, body: dict[str, Any], model: str | None) -> None:
+                try:
+                    sequences = parse_score_request(body)
+                    scored = server.score(sequences, model)
+                except BadRequest as exc:
+                    self._error(HTTPStatus.BAD_REQUEST, str(exc))
+                    return
+                except Exception as exc:
+                    self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"scoring failed: {exc}")
+                    return
+                self._send(HTTPStatus.OK, _score_response(model or server.model_name, scored))
+
         return Handler
+
+
+def _score_response(model: str, scored: list[list[Any]]) -> dict:
+    choices = [
+        {
+            "index": i,
+            "text": "",
+            "finish_reason": "length",
+            "logprobs": {
+                "tokens": None,
+                "token_logprobs": logprobs,
+                "top_logprobs": None,
+                "text_offset": None,
+            },
+        }
+        for i, logprobs in enumerate(scored)
+    ]
+    prompt_tokens = sum(len(lp) for lp in scored)
+    return {
+        "id": f"cmpl-score-{uuid.uuid4().hex[:12]}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 0,
+            "total_tokens": prompt_tokens,
+        },
+    }
 
 
 def _response(model: str, request: Request, completions: list[Completion], chat: bool) -> dict:

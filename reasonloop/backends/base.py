@@ -51,6 +51,10 @@ class BackendClass:
         return capability(self.cls, "loads_checkpoints")
 
     @property
+    def scores_tokens(self) -> bool:
+        return capability(self.cls, "scores_tokens")
+
+    @property
     def options_model(self) -> Any:
         """The pydantic model of the class's ``backend_options``, checked at load (or None)."""
         return getattr(self.cls, "options_model", None)

@@ -17,6 +17,12 @@ fan-out (``n`` calls with seeds ``seed``, ``seed + 1``...), per ``n_mode``.
 Token counts come from the server's ``usage`` fields; with native ``n`` the
 completion tokens of the call are split over its choices in proportion to
 their length (the API reports only the total).
+
+``token_logprobs`` scores given token ids through the completions endpoint
+(``echo`` with ``logprobs``, token-id prompts, ``score_batch_size`` sequences
+per call, the same concurrency, failover and retries): vLLM's server and
+``reasonloop serve`` answer it; a server that returns no prompt logprobs is
+named in the error.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +78,8 @@ class OpenAIOptions(BaseModel):
     request_seeds: bool = True
     #: Extra JSON fields sent with every request (e.g. ``top_k`` for vLLM).
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    #: Token-id sequences per scoring call (``token_logprobs``).
+    score_batch_size: int = Field(default=16, ge=1)
 
 
 @dataclass
@@ -106,6 +114,9 @@ class OpenAIBackend(Backend):
     serves_adapters = False
     #: ``backend_options`` are checked against this when a recipe is loaded.
     options_model = OpenAIOptions
+    #: ``token_logprobs`` through ``echo`` + ``logprobs`` on the completions
+    #: endpoint; whether the server answers it is known only when asked.
+    scores_tokens = True
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
         self.model = model
@@ -149,7 +160,19 @@ class OpenAIBackend(Backend):
                     seed = None if params.seed is None else params.seed + i
                     calls.append(_Call(r, params, 1, seed, first=i))
         if calls:
-            asyncio.run(self._run_all(calls, on_progress))
+
+            async def one(call: _Call, endpoints: list[_Endpoint]) -> None:
+                call.completions = await self._call_with_retries(
+                    f"request {call.request.id}",
+                    lambda client: self._send(client, call),
+                    endpoints,
+                    hint=_RESUME,
+                )
+                if on_progress:
+                    done = call.completions
+                    on_progress(len(done), sum(c.completion_tokens for c in done))
+
+            asyncio.run(self._run_all([_bind(one, c) for c in calls]))
         out: dict[str, list[Completion]] = {r.id: [] for r in requests}
         for c in sorted(calls, key=lambda c: c.first):
             out[c.request.id].extend(c.completions)
@@ -158,12 +181,39 @@ class OpenAIBackend(Backend):
                 out[c.request.id] = greedy_copies(c.completions[0], c.params.n)
         return [out[r.id] for r in requests]
 
+    def token_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float | None]]:
+        """Each token's log-probability given those before it, from the server's echo.
+
+        Sequences go out ``score_batch_size`` to a call as token-id prompts
+        with ``echo``, ``logprobs: 1`` and one generated token, which is
+        dropped.
+        """
+        todo = [i for i, s in enumerate(sequences) if s]
+        out: list[list[float | None]] = [[] for _ in sequences]
+        size = self.options.score_batch_size
+        batches = [todo[k : k + size] for k in range(0, len(todo), size)]
+
+        async def one(batch: list[int], endpoints: list[_Endpoint]) -> None:
+            seqs = [sequences[i] for i in batch]
+            scored = await self._call_with_retries(
+                f"scoring {len(batch)} sequences",
+                lambda client: self._score(client, seqs),
+                endpoints,
+            )
+            for i, logprobs in zip(batch, scored, strict=True):
+                out[i] = logprobs
+
+        if batches:
+            asyncio.run(self._run_all([_bind(one, b) for b in batches]))
+        return out
+
     def close(self) -> None:
         """Nothing to release: clients live for one ``generate`` call."""
 
     # -- calls ---------------------------------------------------------------
 
-    async def _run_all(self, calls: list[_Call], on_progress: ProgressCallback | None) -> None:
+    async def _run_all(self, jobs: list[Callable[[list[_Endpoint]], Awaitable[None]]]) -> None:
+        """Run ``jobs`` concurrently (at most ``concurrency``) over fresh clients."""
         from openai import AsyncOpenAI
 
         endpoints = [
@@ -180,15 +230,11 @@ class OpenAIBackend(Backend):
         ]
         limit = asyncio.Semaphore(self.options.concurrency)
 
-        async def one(call: _Call) -> None:
+        async def limited(job: Callable[[list[_Endpoint]], Awaitable[None]]) -> None:
             async with limit:
-                await self._call_with_retries(call, endpoints)
-            if on_progress:
-                on_progress(
-                    len(call.completions), sum(c.completion_tokens for c in call.completions)
-                )
+                await job(endpoints)
 
-        tasks = [asyncio.create_task(one(c)) for c in calls]
+        tasks = [asyncio.create_task(limited(job)) for job in jobs]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -203,7 +249,14 @@ class OpenAIBackend(Backend):
         ready = [e for e in endpoints if e.resting_until <= now] or endpoints
         return min(ready, key=lambda e: (e.in_flight, e.resting_until, e.failures))
 
-    async def _call_with_retries(self, call: _Call, endpoints: list[_Endpoint]) -> None:
+    async def _call_with_retries(
+        self,
+        what: str,
+        send: Callable[[Any], Awaitable[Any]],
+        endpoints: list[_Endpoint],
+        hint: str = "",
+    ) -> Any:
+        """``send(client)`` on the best endpoint, retried and failed over; its result."""
         import openai
 
         opts = self.options
@@ -215,15 +268,15 @@ class OpenAIBackend(Backend):
                 await asyncio.sleep(wait)
             endpoint.in_flight += 1
             try:
-                call.completions = await self._send(endpoint.client, call)
+                result = await send(endpoint.client)
                 endpoint.failures = 0
-                return
+                return result
             except (openai.APIConnectionError, openai.RateLimitError) as exc:
                 last = exc  # APITimeoutError is an APIConnectionError
             except openai.APIStatusError as exc:
                 if exc.status_code < 500:
                     raise BackendError(
-                        f"openai backend: {endpoint.url} refused request {call.request.id} "
+                        f"openai backend: {endpoint.url} refused {what} "
                         f"with HTTP {exc.status_code}: {_detail(exc)}"
                     ) from None
                 last = exc
@@ -234,10 +287,40 @@ class OpenAIBackend(Backend):
             delay *= 0.5 + random.random() / 2
             endpoint.resting_until = time.monotonic() + delay
         raise BackendError(
-            f"openai backend: request {call.request.id} failed {opts.max_retries + 1} times "
-            f"on {', '.join(self.urls)}; last error: {_describe(last)}. Samples verified so "
-            "far are on disk: start the server and run `reasonloop resume RUN_DIR`."
+            f"openai backend: {what} failed {opts.max_retries + 1} times "
+            f"on {', '.join(self.urls)}; last error: {_describe(last)}.{hint}"
         )
+
+    async def _score(self, client: Any, sequences: list[Sequence[int]]) -> list[list[float | None]]:
+        response = await client.completions.create(
+            model=self.model,
+            prompt=[list(s) for s in sequences],
+            max_tokens=1,
+            temperature=0.0,
+            echo=True,
+            # 1, not 0: some servers test ``logprobs`` for truth before they
+            # return prompt logprobs; token_logprobs are the prompt's own tokens either way.
+            logprobs=1,
+            extra_body=self.options.extra_body or None,
+        )
+        choices = sorted(response.choices, key=lambda c: c.index)
+        if len(choices) != len(sequences):
+            raise BackendError(
+                f"openai backend: asked to score {len(sequences)} sequences, "
+                f"the server answered {len(choices)}"
+            )
+        out = []
+        for seq, choice in zip(sequences, choices, strict=True):
+            logprobs = getattr(getattr(choice, "logprobs", None), "token_logprobs", None)
+            if logprobs is None or len(logprobs) < len(seq):
+                raise BackendError(
+                    f"openai backend: the server at {', '.join(self.urls)} returned no "
+                    "prompt logprobs for an echo request; scoring needs a completions "
+                    "endpoint that answers echo with logprobs (vLLM's server, "
+                    "reasonloop serve)"
+                )
+            out.append([None] + [None if v is None else float(v) for v in logprobs[1 : len(seq)]])
+        return out
 
     async def _send(self, client: Any, call: _Call) -> list[Completion]:
         p = call.params
@@ -299,6 +382,17 @@ class OpenAIBackend(Backend):
 
     def _raw_prompt(self, request: Request) -> str:
         return prompt_text(self._template, request)
+
+
+#: What a failed generation request adds to its error.
+_RESUME = (
+    " Samples verified so far are on disk: start the server and run `reasonloop resume RUN_DIR`."
+)
+
+
+def _bind(job: Callable[..., Awaitable[None]], item: Any) -> Callable[[Any], Awaitable[None]]:
+    """``job`` with its first argument fixed, awaiting the endpoints."""
+    return lambda endpoints: job(item, endpoints)
 
 
 def _split(total: int, weights: list[int]) -> list[int]:

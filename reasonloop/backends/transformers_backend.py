@@ -27,6 +27,7 @@ from reasonloop.hf.decoding.attention import ATTENTION_NAME, use_decode_attentio
 from reasonloop.hf.decoding.batch import BatchDecoder, DecodeJob
 from reasonloop.hf.decoding.sampling import TokenChooser, sample_seed
 from reasonloop.hf.models import import_torch, load_causal_lm, load_tokenizer
+from reasonloop.hf.perplexity import token_logprobs
 
 __all__ = ["TransformersBackend", "cpu_supports_bf16", "resolve_dtype"]
 
@@ -80,6 +81,8 @@ class TransformersBackend(Backend):
     loads_checkpoints = True
     #: The weights change with every iteration: closed before training.
     serves_adapters = False
+    #: ``token_logprobs``: batched forward passes on the loaded model.
+    scores_tokens = True
 
     def __init__(
         self,
@@ -165,6 +168,17 @@ class TransformersBackend(Backend):
             ]
             for job, samples in zip(jobs, decoded, strict=True)
         ]
+
+    def token_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float | None]]:
+        """Each token's log-probability given those before it, ``batch_size`` rows a pass."""
+        if self.model is None:
+            raise UsageError("this TransformersBackend was closed")
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id or 0
+        return token_logprobs(
+            self.model, sequences, pad_id=pad, batch_size=self.batch_size, device=self.device
+        )
 
     def close(self) -> None:
         """Drop the model so its memory can be freed. Safe to call twice."""

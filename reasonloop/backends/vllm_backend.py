@@ -100,6 +100,8 @@ class VLLMBackend(Backend):
     loads_checkpoints = True
     #: ``backend_options`` are checked against this when a recipe is loaded.
     options_model = VLLMOptions
+    #: ``token_logprobs``: prompt logprobs, the whole batch in one engine call.
+    scores_tokens = True
 
     def __init__(self, model: str, defaults: SamplingParams | None = None, **options: Any):
         from reasonloop.hf.models import resolve_model
@@ -176,6 +178,39 @@ class VLLMBackend(Backend):
                 on_progress(len(completions), sum(c.completion_tokens for c in completions))
             results.append(completions)
         return results
+
+    def token_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float | None]]:
+        """Each token's log-probability given those before it: vLLM's prompt logprobs.
+
+        The whole batch is one ``generate`` call (the engine schedules it);
+        one token is decoded per sequence and dropped. A LoRA backend scores
+        with its adapter.
+        """
+        if self.llm is None:
+            raise UsageError("this VLLMBackend was closed")
+        todo = [i for i, s in enumerate(sequences) if s]
+        out: list[list[float | None]] = [[] for _ in sequences]
+        if not todo:
+            return out
+        # prompt_logprobs=1: the prompt token's own logprob is always in each
+        # position's dict, whatever the top-1 token is.
+        params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        prompts = [{"prompt_token_ids": list(sequences[i])} for i in todo]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora)
+        for i, result in zip(todo, outputs, strict=True):
+            ids = sequences[i]
+            scored = list(result.prompt_logprobs or [])
+            if len(scored) != len(ids):
+                raise BackendError(
+                    f"vllm returned {len(scored)} prompt logprobs for {len(ids)} tokens"
+                )
+            missing = [t for t in range(1, len(ids)) if not scored[t] or ids[t] not in scored[t]]
+            if missing:
+                raise BackendError(
+                    f"vllm returned no prompt logprob for token positions {missing[:5]}"
+                )
+            out[i] = [None] + [scored[t][ids[t]].logprob for t in range(1, len(ids))]
+        return out
 
     def prompt_ids(self, request: Request) -> list[int]:
         """The token ids the engine sees: chat template plus prefill."""

@@ -78,6 +78,14 @@ class Backend(Protocol):
     #: This built backend can serve the adapter the running trainer makes on
     #: the base model it holds, so it stays open while a LoRA trainer runs.
     serves_adapters: bool = False
+    #: The built backend scores given text as well as generating it: it has
+    #: ``token_logprobs(sequences) -> list[list[float | None]]``, which takes
+    #: a batch of token-id sequences (in the model's own tokenizer) and
+    #: returns, per sequence, log p(token t | tokens before t) for every t,
+    #: ``None`` at t = 0. Perplexity-based plugins (the curriculum's PD) score
+    #: through it; the whole batch is one call, so the engine batches it.
+    #: Read off what was registered, before the backend is built.
+    scores_tokens: bool = False
 
     def generate(
         self,
@@ -210,7 +218,9 @@ class Trainer(Protocol):
 TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 
-BackendCapability = Literal["adapters_on_base", "loads_checkpoints", "serves_adapters"]
+BackendCapability = Literal[
+    "adapters_on_base", "loads_checkpoints", "serves_adapters", "scores_tokens"
+]
 TrainerCapability = Literal[
     "changes_model",
     "trains_adapter",

@@ -356,3 +356,50 @@ def test_a_full_fine_tune_of_a_served_actor_fails_before_any_work(tmp_path, cli)
     # With LoRA (adapters loaded into the servers) or without training, it is fine.
     recipe.write_text(text)
     assert cli("validate", recipe).exit_code == 0
+
+
+def test_token_logprobs_through_the_servers_echo(server, smollm2):
+    """Scoring over HTTP gives the numbers the served model gives in-process, batched."""
+    import urllib.error
+    import urllib.request
+
+    from reasonloop.backends.transformers_backend import TransformersBackend
+
+    local = TransformersBackend(smollm2, dtype="float32", batch_size=4)
+    try:
+        ids = local.tokenizer(["12 + 7 = 19. Answer: 19", "zq vorp klax", "19", "a b c d e"])[
+            "input_ids"
+        ]
+        expected = local.token_logprobs(ids)
+    finally:
+        local.close()
+    remote = OpenAIBackend("smol", base_url=server.url, score_batch_size=3, concurrency=2)
+    assert remote.scores_tokens
+    got = remote.token_logprobs([*ids, []])
+    assert got[-1] == []  # an empty sequence has nothing to score
+    for e, g in zip(expected, got, strict=False):
+        assert g[0] is None and len(g) == len(e)
+        assert g[1:] == pytest.approx(e[1:], abs=1e-3)
+
+    # The server scores token ids only, and generates nothing while it does.
+    def post(body: dict) -> tuple[int, str]:
+        req = urllib.request.Request(
+            server.url + "/completions",
+            data=json.dumps({"model": "smol", "echo": True, "logprobs": 0, **body}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    status, text = post({"prompt": "12 + 7", "max_tokens": 1})
+    assert status == 400 and "token ids" in text
+    status, text = post({"prompt": ids[0], "max_tokens": 5})
+    assert status == 400 and "max_tokens to 0 or 1" in text
+    status, text = post({"prompt": ids[0], "max_tokens": 0})
+    assert status == 200
+    assert json.loads(text)["choices"][0]["logprobs"]["token_logprobs"][1:] == pytest.approx(
+        expected[0][1:], abs=1e-3
+    )

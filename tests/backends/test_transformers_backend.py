@@ -269,3 +269,30 @@ def test_refilled_batches_match_plain_generate(fp32: TransformersBackend) -> Non
             out = fp32.model.generate(ids, max_new_tokens=r.sampling.max_tokens, do_sample=False)
         expected.append(fp32.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
     assert got == expected
+
+
+@pytest.mark.slow
+def test_token_logprobs_score_as_the_perplexity_scorer_does(fp32: TransformersBackend) -> None:
+    from reasonloop.hf.perplexity import PerplexityScorer, score_rows
+
+    assert fp32.scores_tokens
+    ids = fp32.tokenizer(["12 + 7 = 19. Answer: 19", "zq vorp", "a"])["input_ids"]
+    together = fp32.token_logprobs(ids)
+    alone = [fp32.token_logprobs([s])[0] for s in ids]
+    for seq, a, b in zip(ids, together, alone, strict=True):
+        assert len(a) == len(seq) and a[0] is None
+        assert all(x is not None and x <= 0 for x in a[1:])
+        assert a[1:] == pytest.approx(b[1:], abs=1e-4)  # padding changes nothing
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": "What is 12 + 7?"}],
+            "completion": [{"role": "assistant", "content": "12 + 7 = 19. Answer: 19"}],
+        }
+    ]
+    scorer = PerplexityScorer(fp32.model_spec)
+    try:
+        expected = scorer.score(rows)
+    finally:
+        scorer.close()
+    got = score_rows(fp32.token_logprobs, fp32.tokenizer, rows)
+    assert got == pytest.approx(expected, rel=1e-4)

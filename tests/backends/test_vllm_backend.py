@@ -78,10 +78,13 @@ if __name__ == "__main__":
     ]
     out = backend.generate(reqs)
     again = backend.generate(reqs[1:2])
+    ids = backend.tokenizer(["12 + 7 = 19. Answer: 19", "zq vorp klax"])["input_ids"]
     open(sys.argv[2], "w").write(json.dumps({
         "out": [[c.model_dump() for c in cs] for cs in out],
         "again": again[0][0].text,
         "prompt_ids": [backend.prompt_ids(r) for r in reqs],
+        "scored_ids": ids,
+        "scored": backend.token_logprobs(ids + [[]]),
     }))
     backend.close()
     backend.close()
@@ -115,6 +118,23 @@ def test_vllm_backend_in_process(checkpoint, tmp_path):
         [{"role": "user", "content": "What is 2 + 3?"}], tokenize=False, add_generation_prompt=True
     )
     assert result["prompt_ids"][3] == tok(chat + "2 + 3 =", add_special_tokens=False)["input_ids"]
+    # Scoring: vLLM's prompt logprobs are the transformers model's, batched in one call.
+    assert result["scored"][-1] == []
+    assert_same_logprobs(checkpoint, result["scored_ids"], result["scored"][:-1])
+
+
+def assert_same_logprobs(model: str, ids: list[list[int]], got: list[list]) -> None:
+    """``got`` holds each token's log-probability as the float32 transformers model has it."""
+    from reasonloop.backends.transformers_backend import TransformersBackend
+
+    local = TransformersBackend(model, dtype="float32")
+    try:
+        expected = local.token_logprobs(ids)
+    finally:
+        local.close()
+    for e, g in zip(expected, got, strict=True):
+        assert g[0] is None and len(g) == len(e)
+        assert g[1:] == pytest.approx(e[1:], abs=2e-2)
 
 
 @needs_vllm
@@ -177,6 +197,11 @@ def test_openai_backend_against_vllm_serve(checkpoint, tmp_path, make_adapter):
         assert out[0][0].completion_tokens > 0 and out[0][1].completion_tokens == 0
         assert out[0][0].prompt_tokens > 0
         assert not out[1][0].text.startswith("2 + 3 =")
+        # Scoring through the server's echo logprobs, on token-id prompts.
+        from reasonloop.hf.models import load_tokenizer
+
+        ids = load_tokenizer(checkpoint)(["12 + 7 = 19. Answer: 19", "zq vorp klax"])["input_ids"]
+        assert_same_logprobs(checkpoint, ids, backend.token_logprobs(ids))
 
         # An iteration's LoRA adapter: loaded into the running server, then asked for.
         question = [req[1].model_copy(update={"prefill": None})]

@@ -1,9 +1,13 @@
 """Perplexity-difference preference curriculum (PDPC): order training data from easy to preferred.
 
 Each training example gets a perplexity difference PD = (PPL_weak -
-PPL_strong) / PPL_weak between a weak model (by default the recipe's base
-actor model) and a strong one (by default the iteration's current model),
-measured on the tokens the trainer learns. The examples are then laid out
+PPL_strong) / PPL_weak between two reference models fixed for the run, as
+PDPC has them: a weak one (by default the recipe's base actor model) and a
+strong one the recipe must name (``strong_model``; ``current`` picks the
+iteration's current actor checkpoint instead, reasonloop's departure),
+measured on the tokens the trainer learns. Scoring goes through a backend
+(``transformers`` on the CPU by default, ``vllm`` or ``openai`` batched on
+GPU machines; see :mod:`.scoring`). The examples are then laid out
 offline so that the share of high-PD examples grows along training as a
 preference function says (linear, or sigmoid with a settable steepness), and
 the trainer is told to keep that order (``ordered=True``: no shuffling).
@@ -20,11 +24,9 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from reasonloop import hookimpl
 from reasonloop.core.records import stable_id
-from reasonloop.core.rundir import JsonlLog, atomic_write_json
+from reasonloop.core.rundir import atomic_write_json
 from reasonloop.plugins.curriculum.order import (
     PreferenceFunction,
     arrange,
@@ -32,9 +34,11 @@ from reasonloop.plugins.curriculum.order import (
     segment_shares,
 )
 from reasonloop.plugins.curriculum.report import report_sections
+from reasonloop.plugins.curriculum.scoring import SCORES, ScoreRecord, perplexities
 from reasonloop.plugins.curriculum.settings import (
     NAME,
     CurriculumSettings,
+    check_scoring,
     check_trainer,
 )
 
@@ -52,20 +56,8 @@ __all__ = [
     "perplexities",
 ]
 
-#: Per iteration: every perplexity computed, one JSON line per (model, example).
-SCORES = "curriculum.jsonl"
 #: Per iteration: the order, its scores and the schedule it realises.
 SUMMARY = "curriculum.json"
-#: Rows scored between two appends to the cache: a crash loses at most these.
-_CHUNK = 64
-
-
-class ScoreRecord(BaseModel):
-    """One cached perplexity: of example ``id`` under ``model`` (``None``: nothing trained)."""
-
-    model: str
-    id: str
-    perplexity: float | None
 
 
 @hookimpl
@@ -79,6 +71,7 @@ def reasonloop_run_start(run: RunContext) -> None:
     if settings is None:
         return
     check_trainer(run)
+    check_scoring(run)
     run.register_plugin(Curriculum(settings), NAME)
 
 
@@ -101,63 +94,35 @@ class Curriculum:
         return report_sections(run) or None
 
 
-def perplexities(
-    model: str,
-    examples: list[TrainingExample],
-    ctx: IterationContext,
-    settings: CurriculumSettings,
-    label: str,
-) -> dict[str, float | None]:
-    """Each example's perplexity under ``model``, from the iteration's cache where it has one."""
-    log = JsonlLog(ctx.run.run_dir.stage_dir(ctx.iteration) / SCORES, ScoreRecord)
-    log.repair()
-    known = {r.id: r.perplexity for r in log if r.model == model}
-    todo = [ex for ex in examples if ex.id not in known]
-    if todo:
-        from reasonloop.hf.perplexity import PerplexityScorer
-
-        ctx.run.progress.event(
-            f"iteration {ctx.iteration}: curriculum scores {len(todo)} examples "
-            f"under the {label} model {model}"
-        )
-        scorer = PerplexityScorer(model, max_length=settings.max_length)
-        try:
-            name = f"curriculum iter {ctx.iteration}: {label} perplexity"
-            with ctx.run.progress.task(name, total=len(todo), unit="examples") as task:
-                for start in range(0, len(todo), _CHUNK):
-                    chunk = todo[start : start + _CHUNK]
-                    scores = scorer.score(
-                        [ex.to_trl() for ex in chunk],
-                        batch_size=settings.batch_size,
-                        on_progress=task.advance,
-                    )
-                    records = [
-                        ScoreRecord(model=model, id=ex.id, perplexity=p)
-                        for ex, p in zip(chunk, scores, strict=True)
-                    ]
-                    log.append(records)
-                    known.update((r.id, r.perplexity) for r in records)
-        finally:
-            scorer.close()
-    return {ex.id: known[ex.id] for ex in examples}
-
-
 def curriculum_order(
     examples: list[TrainingExample], ctx: IterationContext, settings: CurriculumSettings
 ) -> list[TrainingExample] | None:
     """Score ``examples``, arrange them, write ``curriculum.json``; ``None``: keep the order."""
     weak = settings.weak_model or ctx.recipe.roles["actor"].model
-    strong = settings.strong_model or ctx.models["actor"]
+    current = settings.strong_is_current
+    strong = ctx.models["actor"] if current else settings.strong_model
+    assert strong is not None  # the settings refuse a missing strong_model
     summary: dict[str, Any] = {
         "iteration": ctx.iteration,
         "weak_model": weak,
         "strong_model": strong,
+        # "fixed": the recipe's strong_model (PDPC); "current": the checkpoint
+        # that sampled this iteration's data.
+        "strong": "current" if current else "fixed",
+        "backend": settings.backend,
         "preference": settings.preference,
         "steepness": settings.steepness if settings.preference == "sigmoid" else None,
         "high_share": settings.high_share,
+        "direction": settings.direction,
         "examples": len(examples),
     }
     d = ctx.run.run_dir.stage_dir(ctx.iteration)
+    if current:
+        ctx.run.progress.event(
+            f"iteration {ctx.iteration}: curriculum strong model is the current actor "
+            f"checkpoint {strong} (strong_model: current), the model that sampled the "
+            "data: PD then also measures how much it prefers its own samples"
+        )
     if weak == strong and settings.same_model == "keep":
         ctx.run.progress.event(
             f"iteration {ctx.iteration}: curriculum keeps the order "
@@ -181,10 +146,13 @@ def curriculum_order(
         shape=settings.preference,
         high_share=settings.high_share,
         steepness=settings.steepness,
+        falling=settings.direction == "falling",
         seed=seed,
     )
     rho = sum(plan.high) / len(plan.high)
-    preference = PreferenceFunction(settings.preference, rho, settings.steepness)
+    preference = PreferenceFunction(
+        settings.preference, rho, settings.steepness, settings.direction == "falling"
+    )
     ordered = [examples[i] for i in plan.order]
     present = [s for s in scores if s is not None]
     summary.update(
@@ -212,7 +180,8 @@ def curriculum_order(
     what = "perplexity difference" if kind == "pd" else "perplexity (weak = strong model)"
     ctx.run.progress.event(
         f"iteration {ctx.iteration}: curriculum ordered {len(ordered)} examples by {what}, "
-        f"{settings.preference} preference, high share {summary['share_start']:.0%} -> "
+        f"{settings.preference} {settings.direction} preference, high share "
+        f"{summary['share_start']:.0%} -> "
         f"{summary['share_end']:.0%}"
     )
     return ordered

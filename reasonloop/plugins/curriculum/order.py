@@ -52,11 +52,14 @@ class PreferenceFunction:
     centred at t = 1/2, rescaled to [0, 1]); both have mean 1/2, so f has
     mean ``rho``. ``lam`` is the widest swing that keeps f within [0, 1]:
     with ``rho = 1/2`` the share goes from 0 at the start to 1 at the end.
+    ``falling`` mirrors it in time, f(1 - t): high-PD data first (an
+    ablation of the curriculum's direction, not PDPC).
     """
 
     shape: Shape
     rho: float
     steepness: float = 10.0
+    falling: bool = False
 
     @property
     def lam(self) -> float:
@@ -79,12 +82,24 @@ class PreferenceFunction:
 
     def __call__(self, t: float) -> float:
         """The share of high-PD examples at progress ``t``."""
+        if self.falling:
+            t = 1 - t
         return self.rho + self.lam * (self.g(t) - 0.5)
 
     def cumulative(self, t: float) -> float:
         """The integral of f from 0 to ``t``: the high-PD share of the data up to t."""
         if t >= 1:
             return self.rho
+        if self.falling:
+            # The integral of f(1 - s) over [0, t] is F(1) - F(1 - t) of the rising f.
+            return self.rho - self._rising_cumulative(1 - t)
+        return self._rising_cumulative(t)
+
+    def _rising_cumulative(self, t: float) -> float:
+        if t >= 1:
+            return self.rho
+        if t <= 0:
+            return 0.0
         return self.rho * t + self.lam * (self._g_integral(t) - t / 2)
 
 
@@ -107,6 +122,7 @@ def arrange(
     shape: Shape = "linear",
     high_share: float = 0.5,
     steepness: float = 10.0,
+    falling: bool = False,
     seed: int = 0,
 ) -> Arrangement:
     """Order items by their scores (PD, or perplexity) along the preference function.
@@ -115,7 +131,7 @@ def arrange(
     pool; a missing score counts as the lowest. Within each pool the order is
     a shuffle seeded by ``seed`` (the preference function sets the mixture,
     not a sort). ``preference`` overrides the one built from ``shape``,
-    ``high_share`` and ``steepness``.
+    ``high_share``, ``steepness`` and ``falling``.
     """
     n = len(scores)
     ranked = sorted(
@@ -131,7 +147,7 @@ def arrange(
     threshold = scores[ranked[h - 1]] if h else None
     if n == 0:
         return Arrangement([], [], None)
-    f = preference or PreferenceFunction(shape, h / n, steepness)
+    f = preference or PreferenceFunction(shape, h / n, steepness, falling)
     order: list[int] = []
     high: list[bool] = []
     taken, lows = 0, n - h

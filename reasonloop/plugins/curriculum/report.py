@@ -105,7 +105,12 @@ def plot_orders(summaries: list[dict[str, Any]], path: Path) -> Path | None:
         # Cumulative counts read well even for a few dozen rows, where the
         # share within a stretch of the order jumps between 0 and 1.
         n = len(rows)
-        f = PreferenceFunction(s["preference"], s["high"] / n, s.get("steepness") or 10.0)
+        f = PreferenceFunction(
+            s["preference"],
+            s["high"] / n,
+            s.get("steepness") or 10.0,
+            s.get("direction") == "falling",
+        )
         xs = list(range(n + 1))
         realised = [0]
         for r in rows:

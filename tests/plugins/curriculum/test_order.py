@@ -90,3 +90,22 @@ def test_perplexity_difference():
     assert perplexity_difference(5.0, 10.0) == pytest.approx(-1.0)
     assert perplexity_difference(None, 3.0) is None
     assert perplexity_difference(3.0, None) is None
+
+
+@pytest.mark.parametrize("shape", ["linear", "sigmoid"])
+def test_falling_mirrors_the_schedule_in_time(shape):
+    rising = PreferenceFunction(shape, 0.4, steepness=6)
+    falling = PreferenceFunction(shape, 0.4, steepness=6, falling=True)
+    for t in (0.0, 0.2, 0.5, 0.75, 1.0):
+        assert falling(t) == pytest.approx(rising(1 - t))
+    for t in (0.1, 0.37, 0.5, 0.9):
+        steps = 2000
+        numeric = sum(falling((k + 0.5) * t / steps) for k in range(steps)) * t / steps
+        assert falling.cumulative(t) == pytest.approx(numeric, abs=1e-6)
+    assert falling.cumulative(1.0) == pytest.approx(0.4)
+    # Laid out, the high pool comes first, and every item is used once.
+    scores = [float(i) for i in range(20)]
+    plan = arrange(scores, None, shape=shape, falling=True, seed=1)
+    assert sorted(plan.order) == list(range(20))
+    assert sum(plan.high[:10]) > sum(plan.high[10:])
+    assert plan.high[0] and not plan.high[-1]

@@ -42,13 +42,18 @@ def cache(ctx: IterationContext, rows: list[tuple[str, str, float | None]]) -> P
 
 
 def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path, run_context, stage):
-    # "base" and "current" are no loadable models: every score must come from the cache.
-    ctx = stage(run_context, tmp_path, {"preference": "linear"})
+    # "base", "big" and "ckpt" are no loadable models: every score must come from the cache.
+    ctx = stage(
+        run_context,
+        tmp_path,
+        {"preference": "linear", "strong_model": "big"},
+        models={"actor": "ckpt"},
+    )
     exs = examples(6)
     weak = [10.0, 10.0, 8.0, 4.0, 6.0, 5.0]
     strong = [9.0, 2.0, 8.0, 1.0, 3.0, None]
     path = cache(ctx, [("base", e.id, w) for e, w in zip(exs, weak, strict=True)])
-    cache(ctx, [("current", e.id, s) for e, s in zip(exs, strong, strict=True)])
+    cache(ctx, [("big", e.id, s) for e, s in zip(exs, strong, strict=True)])
     before = path.read_text()
 
     ordered = curriculum_order(exs, ctx, ctx.run.settings_for("curriculum"))
@@ -56,7 +61,9 @@ def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path, run_context, 
     assert path.read_text() == before  # nothing rescored
     summary = json.loads((path.parent / SUMMARY).read_text())
     assert summary["score"] == "pd"
-    assert (summary["weak_model"], summary["strong_model"]) == ("base", "current")
+    # The strong model is the fixed one the recipe names, not the sampler's checkpoint.
+    assert (summary["weak_model"], summary["strong_model"]) == ("base", "big")
+    assert (summary["strong"], summary["backend"]) == ("fixed", "transformers")
     pd = {r["id"]: r["score"] for r in summary["order"]}
     assert pd == {
         "e0": pytest.approx(0.1),
@@ -75,8 +82,40 @@ def test_pd_from_cached_perplexities_orders_low_pd_first(tmp_path, run_context, 
     assert (summary["share_start"], summary["share_end"]) == (0.0, 1.0)
 
 
+def test_strong_current_is_the_iterations_checkpoint(tmp_path, run_context, stage):
+    ctx = stage(run_context, tmp_path, {"strong_model": "current"}, models={"actor": "ckpt"})
+    exs = examples(4)
+    cache(ctx, [("base", e.id, 10.0) for e in exs])
+    cache(ctx, [("ckpt", e.id, 10.0 - i) for i, e in enumerate(exs)])
+    curriculum_order(exs, ctx, ctx.run.settings_for("curriculum"))
+    summary = json.loads((ctx.run.run_dir.stage_dir(1) / SUMMARY).read_text())
+    assert (summary["strong_model"], summary["strong"], summary["score"]) == (
+        "ckpt",
+        "current",
+        "pd",
+    )
+    assert {r["id"] for r in summary["order"] if r["high"]} == {"e2", "e3"}
+
+
+def test_falling_direction_puts_the_high_pool_first(tmp_path, run_context, stage):
+    ctx = stage(run_context, tmp_path, {"strong_model": "big", "direction": "falling"})
+    exs = examples(6)
+    cache(ctx, [("base", e.id, 10.0) for e in exs])
+    cache(ctx, [("big", e.id, 10.0 - i) for i, e in enumerate(exs)])
+    curriculum_order(exs, ctx, ctx.run.settings_for("curriculum"))
+    summary = json.loads((ctx.run.run_dir.stage_dir(1) / SUMMARY).read_text())
+    assert summary["direction"] == "falling"
+    assert (summary["share_start"], summary["share_end"]) == (1.0, 0.0)
+    assert [r["high"] for r in summary["order"]] == [True, True, False, True, False, False]
+
+
 def test_same_model_keep_leaves_the_order_and_scores_nothing(tmp_path, run_context, stage):
-    ctx = stage(run_context, tmp_path, {"same_model": "keep"}, models={"actor": "base"})
+    ctx = stage(
+        run_context,
+        tmp_path,
+        {"same_model": "keep", "strong_model": "current"},
+        models={"actor": "base"},
+    )
     settings = ctx.run.settings_for("curriculum")
     assert curriculum_order(examples(3), ctx, settings) is None
     d = ctx.run.run_dir.stage_dir(1)
@@ -86,7 +125,9 @@ def test_same_model_keep_leaves_the_order_and_scores_nothing(tmp_path, run_conte
 
 @pytest.mark.slow
 def test_resume_scores_only_what_the_cache_lacks(tmp_path, run_context, smollm2, stage):
-    ctx = stage(run_context, tmp_path, {}, models={"actor": smollm2}, model=smollm2)
+    ctx = stage(
+        run_context, tmp_path, {"strong_model": "current"}, models={"actor": smollm2}, model=smollm2
+    )
     exs = examples(6)
     # An earlier, interrupted attempt scored three examples (made-up values).
     path = cache(ctx, [(smollm2, e.id, 100.0 + i) for i, e in enumerate(exs[:3])])
@@ -135,7 +176,7 @@ trainer:
 eval: {{baseline: false}}
 plugins:
   settings:
-    curriculum: {{preference: sigmoid, steepness: 8}}
+    curriculum: {{strong_model: current, preference: sigmoid, steepness: 8}}
 """
 
 
