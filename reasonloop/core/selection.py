@@ -16,9 +16,30 @@ from typing import TYPE_CHECKING
 from reasonloop.core.records import TrainingExample
 
 if TYPE_CHECKING:
+    from reasonloop.core.context import IterationContext
     from reasonloop.core.recipe import SelectionConfig
+    from reasonloop.core.records import Problem, Sample
 
-__all__ = ["clean_solution", "deduplicate"]
+__all__ = ["clean_solution", "correct_examples", "deduplicate"]
+
+
+def correct_examples(
+    problem: Problem, samples: list[Sample], ctx: IterationContext, plugin: str
+) -> list[TrainingExample]:
+    """Plugin ``plugin``'s correct samples of ``problem`` as plain examples, cleaned.
+
+    Cleaning (:func:`clean_solution`) applies to math problems with a
+    reference answer when ``selection.clean`` is on.
+    """
+    clean = ctx.recipe.selection.clean and problem.domain == "math"
+    gold = problem.reference.answer if problem.reference else None
+    examples = []
+    for s in samples:
+        if s.request.plugin != plugin or not s.correct:
+            continue
+        text = clean_solution(s.text, gold) if clean and gold else s.text
+        examples.append(ctx.run.solution_example(problem, s, text, plugin=plugin))
+    return examples
 
 
 def deduplicate(examples: list[TrainingExample], cfg: SelectionConfig) -> list[TrainingExample]:

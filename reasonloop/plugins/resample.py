@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reasonloop import hookimpl
-from reasonloop.core.selection import clean_solution
+from reasonloop.core.selection import correct_examples
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext, RunContext
@@ -131,16 +131,7 @@ class Resample:
     def reasonloop_training_examples(
         self, problem: Problem, samples: list[Sample], ctx: IterationContext
     ) -> list[TrainingExample] | None:
-        clean = ctx.recipe.selection.clean and problem.domain == "math"
-        examples = []
-        for s in samples:
-            if s.request.plugin != NAME or not s.correct:
-                continue
-            text = s.text
-            if clean and problem.reference and problem.reference.answer:
-                text = clean_solution(text, problem.reference.answer)
-            examples.append(ctx.run.solution_example(problem, s, text, plugin=NAME))
-        return examples
+        return correct_examples(problem, samples, ctx, NAME)
 
     @hookimpl(trylast=True)
     def reasonloop_final_answer(

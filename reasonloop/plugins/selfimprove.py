@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from reasonloop import hookimpl
 from reasonloop.core.records import Sample, TrainingExample
-from reasonloop.core.selection import clean_solution, deduplicate
+from reasonloop.core.selection import correct_examples, deduplicate
 
 if TYPE_CHECKING:
     from reasonloop.core.context import IterationContext, RoundContext
@@ -45,16 +45,7 @@ def reasonloop_round_requests(ctx: RoundContext) -> list[Request] | None:
 def reasonloop_training_examples(
     problem: Problem, samples: list[Sample], ctx: IterationContext
 ) -> list[TrainingExample] | None:
-    clean = ctx.recipe.selection.clean and problem.domain == "math"
-    examples = []
-    for s in samples:
-        if s.request.plugin != NAME or not s.correct:
-            continue
-        text = s.text
-        if clean and problem.reference and problem.reference.answer:
-            text = clean_solution(text, problem.reference.answer)
-        examples.append(ctx.run.solution_example(problem, s, text, plugin=NAME))
-    return examples
+    return correct_examples(problem, samples, ctx, NAME)
 
 
 @hookimpl(trylast=True)
