@@ -24,7 +24,7 @@ from reasonloop.core.records import Request, Sample, Verdict, stable_id
 from reasonloop.core.rundir import JsonlLog
 from reasonloop.errors import PluginError, UsageError
 
-__all__ = ["BackendPool", "RoundScheduler"]
+__all__ = ["BackendPool", "RoundScheduler", "completion_samples"]
 
 
 class BackendPool:
@@ -185,28 +185,13 @@ class RoundScheduler:
     ) -> list[Sample]:
         began = time.monotonic()
         results = backend.generate(chunk, on_progress=lambda n, tok: task.advance(n, tok))
-        elapsed = time.monotonic() - began
-        if len(results) != len(chunk):
-            raise PluginError(f"backend returned {len(results)} results for {len(chunk)} requests")
-        weight = sum(c.completion_tokens + 1 for cs in results for c in cs) or 1
-        samples = [
-            Sample(
-                id=stable_id(r.id, i),
-                problem_id=r.problem_id,
-                request=r,
-                index=i,
-                completion=c.text,
-                prompt_tokens=c.prompt_tokens,
-                completion_tokens=c.completion_tokens,
-                cached_tokens=c.cached_tokens,
-                finish_reason=c.finish_reason,
-                seconds=elapsed * (c.completion_tokens + 1) / weight,
-                iteration=self.stage.iteration if self.stage.iteration is not None else -1,
-                mode=self.stage.mode,
-            )
-            for r, completions in zip(chunk, results, strict=True)
-            for i, c in enumerate(completions)
-        ]
+        samples = completion_samples(
+            chunk,
+            results,
+            time.monotonic() - began,
+            iteration=self.stage.iteration if self.stage.iteration is not None else -1,
+            mode=self.stage.mode,
+        )
         self._verify(samples)
         log.append(samples)
         return samples
@@ -220,3 +205,40 @@ class RoundScheduler:
             s.verdict = Verdict(res.verdict)
             s.extracted = res.extracted
             s.evidence = res.evidence
+
+
+def completion_samples(
+    requests: Sequence[Request],
+    results: Sequence[Sequence[Any]],
+    seconds: float,
+    *,
+    iteration: int,
+    mode: str,
+) -> list[Sample]:
+    """A backend's completions for ``requests`` as samples, ``seconds`` shared by tokens.
+
+    ``results`` holds one list of completions per request, as
+    ``Backend.generate`` returns them; a backend that returns another number
+    of lists is a :class:`PluginError`.
+    """
+    if len(results) != len(requests):
+        raise PluginError(f"backend returned {len(results)} results for {len(requests)} requests")
+    weight = sum(c.completion_tokens + 1 for cs in results for c in cs) or 1
+    return [
+        Sample(
+            id=stable_id(r.id, i),
+            problem_id=r.problem_id,
+            request=r,
+            index=i,
+            completion=c.text,
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens,
+            cached_tokens=c.cached_tokens,
+            finish_reason=c.finish_reason,
+            seconds=seconds * (c.completion_tokens + 1) / weight,
+            iteration=iteration,
+            mode=mode,
+        )
+        for r, completions in zip(requests, results, strict=True)
+        for i, c in enumerate(completions)
+    ]

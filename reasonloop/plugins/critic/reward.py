@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reasonloop.core.records import Message, Request, Sample, SamplingParams, stable_id
-from reasonloop.core.scheduler import BackendPool
+from reasonloop.core.scheduler import BackendPool, completion_samples
 from reasonloop.plugins.critic.critique import split_steps
 from reasonloop.plugins.critic.rounds import critique_of, critique_prompt
 from reasonloop.plugins.critic.settings import NAME, CriticSettings
@@ -81,23 +81,16 @@ class CriticReward:
         backend = self.pool.get("critic", self.model)
         began = time.perf_counter()
         outputs = backend.generate(requests)
-        share = (time.perf_counter() - began) / len(requests)
+        critiques = completion_samples(
+            requests,
+            outputs,
+            time.perf_counter() - began,
+            iteration=rollouts[0].iteration,
+            mode="train",
+        )
         values: list[float] = []
         samples: list[Sample] = []
-        for rollout, request, (completion, *_) in zip(rollouts, requests, outputs, strict=True):
-            sample = Sample(
-                id=stable_id(request.id, 0),
-                problem_id=request.problem_id,
-                request=request,
-                completion=completion.text,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                cached_tokens=completion.cached_tokens,
-                finish_reason=completion.finish_reason,
-                seconds=round(share, 6),
-                iteration=rollout.iteration,
-                mode="train",
-            )
+        for sample in critiques:
             critique = critique_of(sample)
             samples.append(sample.model_copy(update={"evidence": {"critique": critique.as_dict()}}))
             values.append(1.0 if critique.accepts else 0.0)

@@ -174,3 +174,14 @@ def test_the_critic_role_defaults_to_the_actor(run_context, tmp_path):
     reward = run.rewards.get("critic")(run)
     assert isinstance(reward, CriticReward) and reward.model == "actor-model"
     assert reward(rollouts([RIGHT])).values == [1.0]
+
+
+def test_a_critic_backend_that_drops_requests_is_named(run_context, tmp_path):
+    from reasonloop.errors import PluginError
+
+    run, _ = reward_run(run_context, tmp_path)
+    reward = run.rewards.get("critic")(run)
+    backend = reward.pool.get("critic", reward.model)
+    backend.generate = lambda requests, on_progress=None: []
+    with pytest.raises(PluginError, match="backend returned 0 results for 2 requests"):
+        reward(rollouts([RIGHT, WRONG[6]]))
